@@ -1,0 +1,67 @@
+//! Typed errors of the library, and the exit codes the CLI maps them to.
+use std::path::PathBuf;
+
+/// Process exit codes that scripts can rely on (documented in `--help` and the README).
+pub mod exit_code {
+    /// Everything asked for was done.
+    pub const OK: i32 = 0;
+    /// Nothing usable was produced (a fatal error).
+    pub const FAILURE: i32 = 1;
+    /// Bad command line (clap's own code for usage errors).
+    pub const USAGE: i32 = 2;
+    /// Some inputs failed, the others were done.
+    pub const PARTIAL: i32 = 3;
+    /// A model is not available: not in the cache while offline, hub unreachable, or files missing/corrupt.
+    pub const MODEL_UNAVAILABLE: i32 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("unknown model '{name}': not in the catalogue ({known}), not a hub repo id (`org/name[@revision]`), not a local folder and not a .gguf file")]
+    UnknownModel { name: String, known: String },
+
+    /// The model cannot be had: offline with a cold cache, hub unreachable, or a file missing upstream.
+    #[error("{0}")]
+    ModelUnavailable(String),
+
+    #[error("model file {path} is invalid: {reason}")]
+    InvalidModelFile { path: PathBuf, reason: String },
+
+    #[error("invalid {what} in {path}: {reason}")]
+    InvalidConfig { what: &'static str, path: PathBuf, reason: String },
+
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    #[error("input {path}: {reason}")]
+    Input { path: String, reason: String },
+
+    #[error("not available yet: {0}")]
+    NotImplemented(String),
+
+    #[error("I/O error on {path}: {source}")]
+    Io { path: PathBuf, #[source] source: std::io::Error },
+
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// The exit code this error maps to when it ends the process.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::UnknownModel { .. } => exit_code::USAGE,
+            Error::ModelUnavailable(_) | Error::InvalidModelFile { .. } => exit_code::MODEL_UNAVAILABLE,
+            _ => exit_code::FAILURE,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,17 @@
+//! vertolk: foreign-language news in, English briefings out.
+//!
+//! Data flows one way: input → segment → translate → summarize → brief → write. This crate holds the
+//! library that does the work; `main.rs` only drives [`cli`].
+pub mod catalog;
+pub mod cli;
+pub mod device;
+pub mod error;
+pub mod generation;
+pub mod models;
+pub mod progress;
+pub mod store;
+pub mod tokenizer;
+pub mod translate;
+pub mod weights;
+
+pub use error::{Error, Result};

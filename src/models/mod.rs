@@ -1,0 +1,2 @@
+//! Model files, one per architecture, in candle-transformers' shape (`Config` + `load(vb, &cfg)`).
+pub mod marian;

@@ -1,0 +1,5 @@
+//! Tokenizers built from the hub's own files.
+pub mod marian;
+pub mod spm;
+
+pub use marian::MarianTokenizer;

@@ -1,0 +1,109 @@
+//! Token-exact parity of our Marian + generator with HF `transformers` `generate()`, on the tiny trained
+//! fixture model in all three weight layouts: greedy and beam 4, one sentence at a time and padded batches.
+//! Goldens: tests/fixtures/golden/marian_generate.json, written by scripts/build_fixtures.py.
+mod common;
+
+use candle_core::Device;
+use vertolk::translate::{MarianTranslator, TranslatorOptions};
+
+const LAYOUTS: [&str; 3] = ["tiny-marian", "tiny-marian-zip", "tiny-marian-legacy"];
+
+fn translator(layout: &str, beams: usize, max_length: Option<usize>) -> MarianTranslator {
+    let opts = TranslatorOptions { num_beams: Some(beams), max_length, ..Default::default() };
+    MarianTranslator::load(&common::fixtures().join(layout), &Device::Cpu, opts)
+        .unwrap_or_else(|e| panic!("{layout}: {e}"))
+}
+
+/// HF's `sequences` row without the decoder start token and the batch padding after EOS.
+fn hf_generated(row: &serde_json::Value, pad: u32) -> Vec<u32> {
+    let mut ids = common::ids(row);
+    ids.remove(0);
+    while ids.last() == Some(&pad) {
+        ids.pop();
+    }
+    ids
+}
+
+fn check_layout(layout: &str) {
+    let golden = common::golden("marian_generate.json");
+    let cases = golden["cases"].as_array().unwrap();
+    let mut checked = 0;
+    for beams in [1usize, 4] {
+        for max_length in [None, Some(8)] {
+            let t = translator(layout, beams, max_length);
+            let pad = t.tokenizer().pad_id();
+            for case in cases.iter().filter(|c| {
+                c["num_beams"].as_u64() == Some(beams as u64) && c["max_length"].as_u64().map(|m| m as usize) == max_length
+            }) {
+                let sources: Vec<&str> = case["sources"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+                // the tokenizer gives HF's ids (HF pads on the right with <pad>)
+                for (s, row) in sources.iter().zip(case["input_ids"].as_array().unwrap()) {
+                    let mut want = common::ids(row);
+                    while want.last() == Some(&pad) {
+                        want.pop();
+                    }
+                    assert_eq!(t.tokenizer().encode_source(s).unwrap(), want, "{layout}: source ids of {s:?}");
+                }
+                let out = t.translate(&sources).unwrap();
+                for (i, tr) in out.iter().enumerate() {
+                    let want = hf_generated(&case["sequences"][i], pad);
+                    assert_eq!(tr.tokens, want, "{layout} beams={beams} {} {:?}", case["mode"], sources[i]);
+                    assert_eq!(tr.text, case["texts"][i].as_str().unwrap(), "{layout} beams={beams} text");
+                    if beams > 1 {
+                        let hf = case["sequence_scores"][i].as_f64().unwrap() as f32;
+                        assert!((tr.score - hf).abs() < 1e-4, "{layout}: score {} vs HF {hf} for {:?}", tr.score, sources[i]);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    // 12 sentences × (single + batched) × 2 beam settings + 2 max_length cases
+    assert_eq!(checked, 12 * 2 * 2 + 2, "every golden case was compared");
+}
+
+#[test]
+fn safetensors_layout_matches_transformers() {
+    check_layout(LAYOUTS[0]);
+}
+
+#[test]
+fn zip_pytorch_bin_matches_transformers() {
+    check_layout(LAYOUTS[1]);
+}
+
+#[test]
+fn legacy_pytorch_bin_matches_transformers() {
+    check_layout(LAYOUTS[2]);
+}
+
+#[test]
+fn repeated_calls_do_not_leak_state() {
+    // candle-transformers' Marian keeps encoder KV state across calls; ours must not.
+    let t = translator(LAYOUTS[0], 4, None);
+    let a = t.translate(&["Die Firma", "Cloudflare schützt Webseiten."]).unwrap();
+    let b = t.translate(&["Cloudflare schützt Webseiten."]).unwrap();
+    let c = t.translate(&["Die Firma"]).unwrap();
+    assert_eq!(a[1].tokens, b[0].tokens);
+    assert_eq!(a[0].tokens, c[0].tokens);
+}
+
+#[test]
+fn too_long_segment_is_an_error_not_a_truncation() {
+    let t = translator(LAYOUTS[0], 1, None);
+    let long = "Die Straße bleibt bis Freitag gesperrt. ".repeat(40);
+    let err = t.translate(&[long.as_str()]).unwrap_err().to_string();
+    assert!(err.contains("exceeds the model's limit of 256"), "{err}");
+}
+
+#[test]
+fn generation_defaults_come_from_the_right_file() {
+    // the safetensors layout has generation_config.json; the others keep the settings in config.json
+    for layout in LAYOUTS {
+        let t = MarianTranslator::load(&common::fixtures().join(layout), &Device::Cpu, TranslatorOptions::default()).unwrap();
+        let g = t.generation_config();
+        assert_eq!((g.num_beams, g.max_length, g.forced_eos_token_id), (4, 64, Some(0)), "{layout}");
+        assert_eq!(g.bad_words_ids, vec![vec![t.tokenizer().pad_id()]], "{layout}");
+        assert_eq!(g.decoder_start_token_id, t.tokenizer().pad_id(), "{layout}");
+    }
+}
