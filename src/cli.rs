@@ -11,7 +11,10 @@ use crate::device::{select_device, DeviceChoice};
 use crate::error::{exit_code, Error};
 use crate::store::{FileSet, ModelSpec, ModelStore};
 use crate::tokenizer::MarianTokenizer;
+use crate::document::{DocumentOptions, DocumentTranslator, TranslatorPool};
+use crate::input::Document;
 use crate::translate::{MarianTranslator, Translation, TranslatorOptions};
+use std::collections::HashMap;
 
 const EXIT_CODES: &str = "Exit codes: 0 all done · 1 nothing usable (fatal error) · 2 usage error · \
 3 some inputs failed, the rest done · 4 a model is unavailable (offline with a cold cache, hub unreachable, \
@@ -115,9 +118,20 @@ pub struct TranslateArgs {
     /// Write one output file per input into DIR instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Output format.
+    /// Output format: text or markdown (paragraphs kept), json (per segment: source, translation,
+    /// language, score, flags), jsonl (one segment per line).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Most source tokens per segment; longer sentences are split at clause boundaries (never truncated).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub segment_tokens: usize,
+    /// Pack several sentences into one segment up to --segment-tokens (default: one sentence each,
+    /// which is what OPUS-MT is trained on).
+    #[arg(long)]
+    pub pack: bool,
+    /// Refuse inputs larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::input::DEFAULT_MAX_BYTES)]
+    pub max_input_bytes: u64,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +193,9 @@ pub struct TokenizeArgs {
 pub struct DetectArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
+    /// Also print the language of each paragraph.
+    #[arg(long)]
+    pub paragraphs: bool,
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -233,39 +250,39 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         )
         .into()),
         Command::Brief(_) => Err(Error::NotImplemented("`vertolk brief` (the folder pipeline issue)".into()).into()),
-        Command::Detect(_) => Err(Error::NotImplemented("`vertolk detect` (the document-translation issue)".into()).into()),
+        Command::Detect(a) => detect(&a),
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // translate
 
-fn translator_spec(a: &TranslateArgs, catalog: &Catalog) -> anyhow::Result<ModelSpec> {
-    if a.to != "en" {
-        return Err(Error::Usage(format!("--to {}: only English (en) is supported", a.to)).into());
+fn lang_code(l: SourceLang) -> Option<&'static str> {
+    match l {
+        SourceLang::Auto => None,
+        SourceLang::De => Some("de"),
+        SourceLang::Nl => Some("nl"),
+        SourceLang::En => Some("en"),
     }
-    if let Some(spec) = &a.model {
+}
+
+/// The translator for `lang`: `--model` when given (for every language), else the catalogue's.
+fn translator_spec_for(model: Option<&str>, lang: &str, catalog: &Catalog) -> anyhow::Result<ModelSpec> {
+    if let Some(spec) = model {
         return Ok(ModelSpec::parse(spec, catalog)?);
     }
-    let lang = match a.from {
-        SourceLang::De => "de",
-        SourceLang::Nl => "nl",
-        SourceLang::En => return Err(Error::Usage("--from en: English input needs no translator; nothing to do".into()).into()),
-        SourceLang::Auto => {
-            return Err(Error::Usage(
-                "--from auto needs language detection, which is not available yet; pass --from de or --from nl, or --model".into(),
-            )
-            .into())
-        }
-    };
-    let entry = catalog.translator_for(lang).with_context(|| format!("no translator for '{lang}' in the catalogue"))?;
+    let entry = catalog
+        .translator_for(lang)
+        .ok_or_else(|| Error::Usage(format!("no translator for '{lang}' in the catalogue (pass --model)")))?;
     Ok(ModelSpec::Catalog(entry.clone()))
 }
 
-fn load_translator(spec: &ModelSpec, a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore) -> anyhow::Result<MarianTranslator> {
+fn load_translator(spec: &ModelSpec, a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore) -> crate::Result<MarianTranslator> {
     let files = match spec {
         ModelSpec::Catalog(e) => FileSet::of_entry(e),
-        ModelSpec::Gguf(p) => bail!(Error::Usage(format!("{} is a GGUF file; translation needs a Marian model folder", p.display()))),
+        ModelSpec::Gguf(p) => {
+            return Err(Error::Usage(format!("{} is a GGUF file; translation needs a Marian model folder", p.display())))
+        }
         _ => FileSet::marian(),
     };
     let resolved = store.resolve(spec, &files)?;
@@ -282,26 +299,63 @@ fn load_translator(spec: &ModelSpec, a: &TranslateArgs, g: &GlobalArgs, store: &
         ..Default::default()
     };
     MarianTranslator::load(&resolved.path, &device, options)
-        .with_context(|| format!("loading translator {}", spec.label()))
 }
 
-/// An input: a named text, or an error reading it (reported per input, the others go on).
-struct Input {
-    name: String,
-    stem: String,
-    text: Result<String, String>,
+/// An input file (or stdin) found on the command line.
+pub(crate) enum Source {
+    Stdin,
+    File(PathBuf),
 }
 
-fn read_inputs(specs: &[String]) -> Vec<Input> {
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::Stdin => "<stdin>".into(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+    fn stem(&self) -> String {
+        match self {
+            Source::Stdin => "stdin".into(),
+            Source::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into()),
+        }
+    }
+    /// Read and parse as an article.
+    fn document(&self, max_bytes: u64) -> crate::Result<Document> {
+        match self {
+            Source::File(p) => crate::input::read_document(p, max_bytes),
+            Source::Stdin => {
+                let text = self.raw_text(max_bytes)?;
+                let format = crate::input::detect_format(Path::new("stdin"), &text);
+                crate::input::parse_document("<stdin>", &text, format, "UTF-8".into())
+            }
+        }
+    }
+    /// Decoded text without any parsing (for `--lines`).
+    fn raw_text(&self, max_bytes: u64) -> crate::Result<String> {
+        let name = self.name();
+        let mut bytes = Vec::new();
+        match self {
+            Source::Stdin => {
+                std::io::stdin().take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| Error::io("<stdin>", e))?;
+            }
+            Source::File(p) => {
+                std::fs::File::open(p).and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes)).map_err(|e| Error::io(p, e))?;
+            }
+        }
+        if bytes.len() as u64 > max_bytes {
+            return Err(Error::Input { path: name, reason: format!("over the {max_bytes}-byte limit (--max-input-bytes)") });
+        }
+        Ok(crate::input::decode(&name, &bytes)?.0)
+    }
+}
+
+/// Files, folders (recursive; .txt, .md, .html; hidden files skipped) and `-`.
+pub(crate) fn collect_sources(specs: &[String]) -> Vec<Source> {
     let mut out = Vec::new();
     for s in specs {
         if s == "-" {
-            let mut buf = Vec::new();
-            let text = std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| e.to_string())
-                .and_then(|_| decode_utf8(buf));
-            out.push(Input { name: "<stdin>".into(), stem: "stdin".into(), text });
+            out.push(Source::Stdin);
             continue;
         }
         let p = Path::new(s);
@@ -309,9 +363,9 @@ fn read_inputs(specs: &[String]) -> Vec<Input> {
             let mut files = Vec::new();
             collect_files(p, &mut files);
             files.sort();
-            out.extend(files.into_iter().map(|f| read_one(&f)));
+            out.extend(files.into_iter().map(Source::File));
         } else {
-            out.push(read_one(p));
+            out.push(Source::File(p.to_path_buf()));
         }
     }
     out
@@ -327,96 +381,38 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
         }
         if p.is_dir() {
             collect_files(&p, out);
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("txt" | "md" | "markdown")) {
+        } else if matches!(
+            p.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            Some("txt" | "md" | "markdown" | "html" | "htm")
+        ) {
             out.push(p);
         }
     }
 }
 
-fn read_one(p: &Path) -> Input {
-    let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
-    let text = std::fs::read(p).map_err(|e| e.to_string()).and_then(decode_utf8);
-    Input { name: p.display().to_string(), stem, text }
-}
-
-fn decode_utf8(bytes: Vec<u8>) -> Result<String, String> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").map(<[u8]>::to_vec).unwrap_or(bytes);
-    if bytes.iter().take(8192).any(|&b| b == 0) {
-        return Err("looks binary (NUL bytes); expected text".into());
-    }
-    String::from_utf8(bytes).map_err(|e| format!("not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()))
-}
-
 #[derive(serde::Serialize)]
-struct SegmentOut<'a> {
+struct LineOut<'a> {
     index: usize,
     source: &'a str,
     translation: &'a str,
     score: f32,
-    sum_logprob: f32,
     source_tokens: usize,
     output_tokens: usize,
     finished: bool,
 }
 
-fn segment_json(i: usize, t: &Translation) -> SegmentOut<'_> {
-    SegmentOut {
-        index: i,
-        source: &t.source,
-        translation: &t.text,
-        score: t.score,
-        sum_logprob: t.sum_logprob,
-        source_tokens: t.source_tokens,
-        output_tokens: t.tokens.len(),
-        finished: t.finished,
-    }
-}
-
 fn translate(a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<i32> {
-    let spec = translator_spec(a, catalog)?;
-    let inputs = read_inputs(&a.inputs);
-    if inputs.is_empty() {
-        bail!(Error::Usage("no input files found (looked for .txt and .md)".into()));
+    if a.to != "en" {
+        bail!(Error::Usage(format!("--to {}: only English (en) is supported", a.to)));
     }
-    let translator = load_translator(&spec, a, g, store)?;
+    let sources = collect_sources(&a.inputs);
+    if sources.is_empty() {
+        bail!(Error::Usage("no input files found (looked for .txt, .md and .html)".into()));
+    }
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
     }
-    let bars = crate::progress::bars_enabled(g.quiet);
-    let pb = crate::progress::bar(bars, inputs.len() as u64, "translate");
-    let (mut ok, mut failed) = (0usize, 0usize);
-    let stdout = std::io::stdout();
-    for input in &inputs {
-        pb.set_message(input.name.clone());
-        let result = input
-            .text
-            .clone()
-            .map_err(|e| anyhow::anyhow!(e))
-            .and_then(|text| translate_text(&translator, &text, a.lines));
-        match result {
-            Ok(segments) => {
-                let rendered = render(&segments, a.format, a.lines);
-                match &a.out {
-                    Some(dir) => {
-                        let path = dir.join(format!("{}.en.{}", input.stem, extension(a.format)));
-                        write_atomic(&path, rendered.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-                    }
-                    None => {
-                        let mut lock = stdout.lock();
-                        lock.write_all(rendered.as_bytes()).context("writing to stdout")?;
-                        lock.flush().ok();
-                    }
-                }
-                ok += 1;
-            }
-            Err(e) => {
-                pb.suspend(|| eprintln!("error: {}: {e:#}", input.name));
-                failed += 1;
-            }
-        }
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
+    let (ok, failed) = if a.lines { translate_lines(a, g, store, catalog, &sources)? } else { translate_documents(a, g, store, catalog, sources)? };
     Ok(match (ok, failed) {
         (_, 0) => exit_code::OK,
         (0, _) => exit_code::FAILURE,
@@ -424,26 +420,157 @@ fn translate(a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Ca
     })
 }
 
-/// `--lines`: every line one segment, empty lines stay empty. Otherwise: paragraphs (blank-line
-/// separated) are the segments, their count and order kept.
-fn translate_text(t: &MarianTranslator, text: &str, lines: bool) -> anyhow::Result<Vec<Translation>> {
-    let units: Vec<&str> = if lines {
-        text.lines().collect()
-    } else {
-        text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).collect()
-    };
-    let non_empty: Vec<&str> = units.iter().copied().filter(|u| !u.trim().is_empty()).collect();
-    let mut done = t.translate(&non_empty)?.into_iter();
-    Ok(units
-        .iter()
-        .map(|u| {
-            if u.trim().is_empty() {
-                Translation { source: u.to_string(), text: String::new(), source_tokens: 0, tokens: vec![], sum_logprob: 0.0, score: 0.0, finished: true }
-            } else {
-                done.next().unwrap_or_else(|| Translation { source: u.to_string(), text: String::new(), source_tokens: 0, tokens: vec![], sum_logprob: 0.0, score: 0.0, finished: false })
+fn emit(a: &TranslateArgs, stem: &str, rendered: &str) -> anyhow::Result<()> {
+    match &a.out {
+        Some(dir) => {
+            let path = dir.join(format!("{stem}.en.{}", extension(a.format)));
+            write_atomic(&path, rendered.as_bytes()).with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            lock.write_all(rendered.as_bytes()).context("writing to stdout")?;
+            lock.flush().context("writing to stdout")
+        }
+    }
+}
+
+/// `--lines`: each line is one segment, translated whole; N lines in, N lines out.
+fn translate_lines(a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog, sources: &[Source]) -> anyhow::Result<(usize, usize)> {
+    let detector = crate::detect::LanguageDetectorSet::new();
+    let mut pool: HashMap<String, MarianTranslator> = HashMap::new();
+    let (mut ok, mut failed) = (0, 0);
+    for src in sources {
+        let result = (|| -> anyhow::Result<String> {
+            let text = src.raw_text(a.max_input_bytes)?;
+            let lang = match lang_code(a.from) {
+                Some(l) => l.to_string(),
+                None if a.model.is_some() => "any".to_string(),
+                None => detector.detect(&text).lang,
+            };
+            let lines: Vec<&str> = text.lines().collect();
+            if lang == "en" {
+                return Ok(render_lines(&lines.iter().map(|l| (l.to_string(), None)).collect::<Vec<_>>(), a.format));
             }
-        })
-        .collect())
+            if !pool.contains_key(&lang) {
+                let spec = translator_spec_for(a.model.as_deref(), &lang, catalog)?;
+                let t = load_translator(&spec, a, g, store).with_context(|| format!("loading translator {}", spec.label()))?;
+                pool.insert(lang.clone(), t);
+            }
+            let t = &pool[&lang];
+            let non_empty: Vec<&str> = lines.iter().copied().filter(|l| !l.trim().is_empty()).collect();
+            let mut done = t.translate(&non_empty)?.into_iter();
+            let rows: Vec<(String, Option<Translation>)> = lines
+                .iter()
+                .map(|l| if l.trim().is_empty() { (l.to_string(), None) } else { (l.to_string(), done.next()) })
+                .collect();
+            Ok(render_lines(&rows, a.format))
+        })();
+        match result.and_then(|r| emit(a, &src.stem(), &r)) {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                if e.chain().any(|c| matches!(c.downcast_ref::<Error>(), Some(Error::ModelUnavailable(_) | Error::InvalidModelFile { .. } | Error::Usage(_)))) {
+                    return Err(e);
+                }
+                eprintln!("error: {}: {e:#}", src.name());
+                failed += 1;
+            }
+        }
+    }
+    Ok((ok, failed))
+}
+
+fn render_lines(rows: &[(String, Option<Translation>)], format: OutputFormat) -> String {
+    fn line<'a>(i: usize, src: &'a str, t: &'a Option<Translation>) -> LineOut<'a> {
+        LineOut {
+            index: i,
+            source: src,
+            translation: t.as_ref().map(|t| t.text.as_str()).unwrap_or(src),
+            score: t.as_ref().map(|t| t.score).unwrap_or(0.0),
+            source_tokens: t.as_ref().map(|t| t.source_tokens).unwrap_or(0),
+            output_tokens: t.as_ref().map(|t| t.tokens.len()).unwrap_or(0),
+            finished: t.as_ref().map(|t| t.finished).unwrap_or(true),
+        }
+    }
+    match format {
+        OutputFormat::Text | OutputFormat::Markdown => rows
+            .iter()
+            .map(|(src, t)| format!("{}\n", t.as_ref().map(|t| t.text.as_str()).unwrap_or(if src.trim().is_empty() { "" } else { src })))
+            .collect(),
+        OutputFormat::Json => {
+            let v: Vec<_> = rows.iter().enumerate().map(|(i, (s, t))| line(i, s, t)).collect();
+            serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+        }
+        OutputFormat::Jsonl => rows.iter().enumerate().map(|(i, (s, t))| serde_json::to_string(&line(i, s, t)).unwrap_or_default() + "\n").collect(),
+    }
+}
+
+/// Document mode: languages detected, paragraphs kept, sentences segmented, batched across inputs.
+fn translate_documents(a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog, sources: Vec<Source>) -> anyhow::Result<(usize, usize)> {
+    let options = DocumentOptions {
+        from: lang_code(a.from).map(String::from),
+        segment_tokens: a.segment_tokens,
+        pack: a.pack,
+        ..Default::default()
+    };
+    let dt = DocumentTranslator::new(options);
+    let (mut ok, mut failed) = (0, 0);
+    let mut docs = Vec::new();
+    let mut stems = Vec::new();
+    for src in &sources {
+        match src.document(a.max_input_bytes) {
+            Ok(d) => {
+                docs.push(d);
+                stems.push(src.stem());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    let loader = |lang: &str| -> crate::Result<MarianTranslator> {
+        let spec = translator_spec_for(a.model.as_deref(), lang, catalog).map_err(|e| Error::Usage(format!("{e:#}")))?;
+        load_translator(&spec, a, g, store)
+    };
+    let mut pool = TranslatorPool::new(loader);
+    let pb = crate::progress::bar(crate::progress::bars_enabled(g.quiet), docs.len() as u64, "translate");
+    let results = dt.translate_all(docs, &mut pool);
+    pb.finish_and_clear();
+    for (r, stem) in results.into_iter().zip(stems) {
+        match r {
+            Ok(doc) => {
+                let rendered = match a.format {
+                    OutputFormat::Text => doc.to_text(),
+                    OutputFormat::Markdown => doc.to_markdown(),
+                    OutputFormat::Json => serde_json::to_string_pretty(&doc).context("serializing")? + "\n",
+                    OutputFormat::Jsonl => doc
+                        .blocks
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(bi, b)| b.segments.iter().map(move |s| (bi, s)))
+                        .map(|(bi, s)| {
+                            serde_json::to_string(&serde_json::json!({"document": doc.name, "block": bi, "segment": s})).unwrap_or_default() + "\n"
+                        })
+                        .collect(),
+                };
+                let flagged = doc.flagged_segments();
+                if flagged > 0 && !g.quiet {
+                    eprintln!("note: {}: {flagged} segment(s) flagged (see --format json)", doc.name);
+                }
+                emit(a, &stem, &rendered)?;
+                ok += 1;
+            }
+            Err(e) => {
+                if matches!(e, Error::ModelUnavailable(_) | Error::InvalidModelFile { .. }) && ok == 0 && failed == 0 {
+                    return Err(e.into());
+                }
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    Ok((ok, failed))
 }
 
 fn extension(f: OutputFormat) -> &'static str {
@@ -452,28 +579,6 @@ fn extension(f: OutputFormat) -> &'static str {
         OutputFormat::Markdown => "md",
         OutputFormat::Json => "json",
         OutputFormat::Jsonl => "jsonl",
-    }
-}
-
-fn render(segments: &[Translation], format: OutputFormat, lines: bool) -> String {
-    match format {
-        OutputFormat::Text | OutputFormat::Markdown => {
-            let sep = if lines { "\n" } else { "\n\n" };
-            let mut s = segments.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(sep);
-            s.push('\n');
-            s
-        }
-        OutputFormat::Json => {
-            let v: Vec<_> = segments.iter().enumerate().map(|(i, t)| segment_json(i, t)).collect();
-            let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
-            s.push('\n');
-            s
-        }
-        OutputFormat::Jsonl => segments
-            .iter()
-            .enumerate()
-            .map(|(i, t)| serde_json::to_string(&segment_json(i, t)).unwrap_or_default() + "\n")
-            .collect(),
     }
 }
 
@@ -488,6 +593,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+// ---------------------------------------------------------------------------------------------
+// detect
+
+fn detect(a: &DetectArgs) -> anyhow::Result<i32> {
+    let detector = crate::detect::LanguageDetectorSet::new();
+    let sources = collect_sources(&a.inputs);
+    let (mut ok, mut failed) = (0, 0);
+    for src in sources {
+        match src.document(crate::input::DEFAULT_MAX_BYTES) {
+            Ok(doc) => {
+                let d = detector.detect(&doc.text());
+                println!("{}\t{}\t{:.3}", src.name(), d.lang, d.confidence);
+                if a.paragraphs {
+                    for (i, b) in doc.blocks.iter().enumerate() {
+                        let d = detector.detect(&b.text);
+                        println!("{}#{}\t{}\t{:.3}", src.name(), i + 1, d.lang, d.confidence);
+                    }
+                }
+                ok += 1;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    Ok(match (ok, failed) {
+        (_, 0) => exit_code::OK,
+        (0, _) => exit_code::FAILURE,
+        _ => exit_code::PARTIAL,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,11 +4,15 @@
 //! library that does the work; `main.rs` only drives [`cli`].
 pub mod catalog;
 pub mod cli;
+pub mod detect;
 pub mod device;
+pub mod document;
 pub mod error;
 pub mod generation;
+pub mod input;
 pub mod models;
 pub mod progress;
+pub mod segment;
 pub mod store;
 pub mod tokenizer;
 pub mod translate;

@@ -33,6 +33,15 @@ impl Default for TranslatorOptions {
     }
 }
 
+/// Per-call changes to generation, used by the document guards.
+#[derive(Debug, Clone, Default)]
+pub struct CallOverrides {
+    pub num_beams: Option<usize>,
+    pub repetition_penalty: Option<f32>,
+    /// Cap generated tokens at `ratio × source tokens + add` (per batch, by its longest source).
+    pub length_cap: Option<(f32, usize)>,
+}
+
 /// One translated segment.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Translation {
@@ -48,6 +57,8 @@ pub struct Translation {
     pub score: f32,
     /// False when the length limit cut generation before EOS.
     pub finished: bool,
+    /// True when generation used every token the limit allowed (its EOS, if any, was forced).
+    pub hit_length_limit: bool,
 }
 
 pub struct MarianTranslator {
@@ -116,9 +127,19 @@ impl MarianTranslator {
         self.model.max_positions()
     }
 
+    /// Source token count of a text, `</s>` included.
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(self.tokenizer.encode_source(text)?.len())
+    }
+
     /// Translate each text whole. A text longer than the model's positions is an error (never truncated):
     /// documents go through the segmenter first.
     pub fn translate(&self, texts: &[&str]) -> Result<Vec<Translation>> {
+        self.translate_with(texts, &CallOverrides::default())
+    }
+
+    /// [`translate`](Self::translate) with per-call generation overrides.
+    pub fn translate_with(&self, texts: &[&str], overrides: &CallOverrides) -> Result<Vec<Translation>> {
         let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode_source(t)).collect::<Result<_>>()?;
         for (t, row) in texts.iter().zip(&ids) {
             if row.len() > self.max_source_tokens() {
@@ -133,10 +154,17 @@ impl MarianTranslator {
                 });
             }
         }
-        self.translate_ids(texts, &ids)
+        self.translate_ids(texts, &ids, overrides)
     }
 
-    fn translate_ids(&self, texts: &[&str], ids: &[Vec<u32>]) -> Result<Vec<Translation>> {
+    fn translate_ids(&self, texts: &[&str], ids: &[Vec<u32>], ov: &CallOverrides) -> Result<Vec<Translation>> {
+        let mut generation = self.generation.clone();
+        if let Some(b) = ov.num_beams {
+            generation.num_beams = b.max(1);
+        }
+        if let Some(p) = ov.repetition_penalty {
+            generation.repetition_penalty = p;
+        }
         let mut order: Vec<usize> = (0..ids.len()).collect();
         // longest first: similar lengths share a batch, so little padding
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
@@ -147,12 +175,19 @@ impl MarianTranslator {
             let fit = (self.options.batch_tokens / longest).clamp(1, self.options.max_batch.max(1));
             let end = (start + fit).min(order.len());
             let batch: Vec<Vec<u32>> = order[start..end].iter().map(|&i| ids[i].clone()).collect();
-            let hyps = generate(&self.model, &batch, &self.generation, self.model.max_positions())?;
+            let mut g = generation.clone();
+            if let Some((ratio, add)) = ov.length_cap {
+                let cap = (ratio * longest as f32) as usize + add;
+                g.max_new_tokens = Some(cap.min(g.effective_max_length().saturating_sub(1)).max(1));
+            }
+            let hyps = generate(&self.model, &batch, &g, self.model.max_positions())?;
+            let limit = g.effective_max_length().min(self.model.max_positions() + 1).saturating_sub(1);
             for (&i, h) in order[start..end].iter().zip(hyps) {
                 out[i] = Some(Translation {
                     source: texts[i].to_string(),
                     text: self.tokenizer.decode(&h.tokens, true),
                     source_tokens: ids[i].len(),
+                    hit_length_limit: h.tokens.len() >= limit,
                     tokens: h.tokens,
                     sum_logprob: h.sum_logprob,
                     score: h.score,

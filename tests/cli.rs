@@ -84,3 +84,38 @@ fn bad_inputs_are_reported_and_the_rest_is_translated() {
     assert_eq!(std::fs::read_to_string(out_dir.join("good.en.txt")).unwrap(), "Die Firma\n");
     assert!(!out_dir.join("bad.en.txt").exists());
 }
+
+#[test]
+fn translate_folder_writes_one_file_per_article_and_reports_bad_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/seeds")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), input.join(e.file_name())).unwrap();
+    }
+    std::fs::write(input.join("empty.txt"), b"").unwrap();
+    std::fs::write(input.join("blob.txt"), b"\x00\x01\x02\x03binary").unwrap();
+    let (latin, _, _) = encoding_rs::WINDOWS_1252.encode("Die Straße bleibt bis Freitag gesperrt.\n");
+    std::fs::write(input.join("latin.txt"), &latin).unwrap();
+    std::fs::write(input.join(".hidden.txt"), "Die Firma").unwrap();
+    let out = tmp.path().join("out");
+    let o = run(&["-q", "translate", "--model", &model(), "--format", "markdown", "--out", out.to_str().unwrap(), input.to_str().unwrap()], "");
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("empty.txt") && err.contains("empty file"), "{err}");
+    assert!(err.contains("blob.txt") && err.contains("binary"), "{err}");
+    let mut written: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    written.sort();
+    assert_eq!(written.len(), 6, "{written:?}");
+    assert!(written.contains(&"latin.en.md".to_string()) && !written.iter().any(|w| w.contains("hidden")));
+    assert_eq!(std::fs::read_to_string(out.join("latin.en.md")).unwrap(), "Die Straße bleibt bis Freitag gesperrt.\n");
+}
+
+#[test]
+fn detect_names_the_seed_languages() {
+    let o = run(&["detect", concat!(env!("CARGO_MANIFEST_DIR"), "/seeds")], "");
+    assert!(o.status.success());
+    let langs: Vec<String> = String::from_utf8(o.stdout).unwrap().lines().map(|l| l.split('\t').nth(1).unwrap().to_string()).collect();
+    assert_eq!(langs, vec!["de", "de", "nl", "de", "en"]);
+}
