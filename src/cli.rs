@@ -1,7 +1,7 @@
 //! The command line: every flag is defined here, with its help text; each command is a thin driver over
 //! the library. Errors get their context here (`anyhow`) and map to documented exit codes.
-use std::io::{BufRead, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -12,7 +12,10 @@ use crate::error::{exit_code, Error};
 use crate::store::{FileSet, ModelSpec, ModelStore};
 use crate::tokenizer::MarianTokenizer;
 use crate::document::{DocumentOptions, DocumentTranslator, TranslatorPool};
-use crate::input::Document;
+use crate::models::llm::{GgufLlm, SamplingParams};
+use crate::summarize::{ExtractiveSummarizer, LlmSummarizer, PromptTemplate, Summarizer};
+use crate::input::{collect_sources, Source};
+use crate::runner::write_atomic;
 use crate::translate::{MarianTranslator, Translation, TranslatorOptions};
 use std::collections::HashMap;
 
@@ -89,7 +92,7 @@ pub enum OutputFormat {
     Jsonl,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct TranslateArgs {
     /// Input files or folders (recursive); `-` reads stdin.
     #[arg(required = true, value_name = "INPUT")]
@@ -134,25 +137,83 @@ pub struct TranslateArgs {
     pub max_input_bytes: u64,
 }
 
-#[derive(Debug, Args)]
-pub struct SummarizeArgs {
-    #[arg(required = true, value_name = "INPUT")]
-    pub inputs: Vec<String>,
-    /// Summarizer: catalogue name, repo id, local folder or .gguf file.
+#[derive(Debug, Args, Clone)]
+pub struct SummarizerArgs {
+    /// Summarizer: a .gguf file, a catalogue name (qwen2.5-1.5b-instruct), or `extractive` (TextRank,
+    /// no model) [default: the catalogue's summarizer; extractive, with a notice, when it is unavailable].
     #[arg(long, value_name = "SPEC")]
     pub summarizer: Option<String>,
     /// Length of each summary in words.
     #[arg(long, value_name = "N", default_value_t = 120)]
     pub max_words: usize,
+    /// Summarize the German/Dutch original straight into English with the LLM (no Marian step).
+    #[arg(long)]
+    pub direct: bool,
+    /// Replace the per-article summary prompt (see prompts/README.md for its placeholders).
+    #[arg(long, value_name = "FILE")]
+    pub prompt: Option<PathBuf>,
+    /// Working context of the LLM in tokens; longer articles are summarized map-reduce.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub context: usize,
+    /// Sample with this temperature instead of greedy decoding.
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling threshold (with --temperature).
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+    /// Random seed for sampling.
+    #[arg(long, value_name = "N", default_value_t = 299792458)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    #[command(flatten)]
+    pub summarizer: SummarizerArgs,
+    /// Translator for non-English articles (see `translate --model`).
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// Source language; `auto` detects it.
+    #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
+    pub from: SourceLang,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Markdown)]
+    pub format: OutputFormat,
+    /// Write `<stem>.summary.md` (or .json) per input into DIR instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Outputs in --out: <stem>.en.md, <stem>.summary.md, briefing.md, briefing.json, report.json, \
+articles/*.json (per-article records). A re-run skips finished articles and redoes only what changed. \
+Exit codes: 0 all done · 1 nothing usable · 2 usage · 3 some inputs failed, the rest done · 4 a model is unavailable.")]
 pub struct BriefArgs {
+    /// Article files or folders (recursive: .txt, .md, .html); with --merge, the output folders of shards.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub summarizer: SummarizerArgs,
+    /// Translator for every non-English article [default: the catalogue's per language].
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// Source language of all articles; `auto` detects each.
+    #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
+    pub from: SourceLang,
+    /// Beam width for translation [default: the catalogue's].
+    #[arg(long, value_name = "N")]
+    pub beams: Option<usize>,
+    /// Process only shard K of N (by path hash) and write per-article results, no briefing.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::runner::Shard>,
+    /// Build one briefing from the output folders of shard runs (given as INPUT).
+    #[arg(long)]
+    pub merge: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,17 +306,35 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Translate(a) => translate(&a, g, &store, &catalog),
         Command::Models(m) => models(m, &store, &catalog),
         Command::Tokenize(a) => tokenize(&a, &store, &catalog),
-        Command::Summarize(_) => Err(Error::NotImplemented(
-            "`vertolk summarize` (the summarizers are tracked in the summaries issue)".into(),
-        )
-        .into()),
-        Command::Brief(_) => Err(Error::NotImplemented("`vertolk brief` (the folder pipeline issue)".into()).into()),
+        Command::Summarize(a) => summarize(&a, g, &store, &catalog),
+        Command::Brief(a) => brief(&a, g, &store, &catalog),
         Command::Detect(a) => detect(&a),
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // translate
+
+impl TranslateArgs {
+    /// Translation settings when another command (summarize, brief) drives the translator.
+    pub(crate) fn for_pipeline() -> Self {
+        TranslateArgs {
+            inputs: vec![],
+            from: SourceLang::Auto,
+            to: "en".into(),
+            model: None,
+            lines: false,
+            beams: None,
+            max_length: None,
+            max_new_tokens: None,
+            out: None,
+            format: OutputFormat::Text,
+            segment_tokens: 200,
+            pack: false,
+            max_input_bytes: crate::input::DEFAULT_MAX_BYTES,
+        }
+    }
+}
 
 fn lang_code(l: SourceLang) -> Option<&'static str> {
     match l {
@@ -299,95 +378,6 @@ fn load_translator(spec: &ModelSpec, a: &TranslateArgs, g: &GlobalArgs, store: &
         ..Default::default()
     };
     MarianTranslator::load(&resolved.path, &device, options)
-}
-
-/// An input file (or stdin) found on the command line.
-pub(crate) enum Source {
-    Stdin,
-    File(PathBuf),
-}
-
-impl Source {
-    fn name(&self) -> String {
-        match self {
-            Source::Stdin => "<stdin>".into(),
-            Source::File(p) => p.display().to_string(),
-        }
-    }
-    fn stem(&self) -> String {
-        match self {
-            Source::Stdin => "stdin".into(),
-            Source::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into()),
-        }
-    }
-    /// Read and parse as an article.
-    fn document(&self, max_bytes: u64) -> crate::Result<Document> {
-        match self {
-            Source::File(p) => crate::input::read_document(p, max_bytes),
-            Source::Stdin => {
-                let text = self.raw_text(max_bytes)?;
-                let format = crate::input::detect_format(Path::new("stdin"), &text);
-                crate::input::parse_document("<stdin>", &text, format, "UTF-8".into())
-            }
-        }
-    }
-    /// Decoded text without any parsing (for `--lines`).
-    fn raw_text(&self, max_bytes: u64) -> crate::Result<String> {
-        let name = self.name();
-        let mut bytes = Vec::new();
-        match self {
-            Source::Stdin => {
-                std::io::stdin().take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| Error::io("<stdin>", e))?;
-            }
-            Source::File(p) => {
-                std::fs::File::open(p).and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes)).map_err(|e| Error::io(p, e))?;
-            }
-        }
-        if bytes.len() as u64 > max_bytes {
-            return Err(Error::Input { path: name, reason: format!("over the {max_bytes}-byte limit (--max-input-bytes)") });
-        }
-        Ok(crate::input::decode(&name, &bytes)?.0)
-    }
-}
-
-/// Files, folders (recursive; .txt, .md, .html; hidden files skipped) and `-`.
-pub(crate) fn collect_sources(specs: &[String]) -> Vec<Source> {
-    let mut out = Vec::new();
-    for s in specs {
-        if s == "-" {
-            out.push(Source::Stdin);
-            continue;
-        }
-        let p = Path::new(s);
-        if p.is_dir() {
-            let mut files = Vec::new();
-            collect_files(p, &mut files);
-            files.sort();
-            out.extend(files.into_iter().map(Source::File));
-        } else {
-            out.push(Source::File(p.to_path_buf()));
-        }
-    }
-    out
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    for e in rd.flatten() {
-        let p = e.path();
-        let hidden = p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(false);
-        if hidden {
-            continue;
-        }
-        if p.is_dir() {
-            collect_files(&p, out);
-        } else if matches!(
-            p.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref(),
-            Some("txt" | "md" | "markdown" | "html" | "htm")
-        ) {
-            out.push(p);
-        }
-    }
 }
 
 #[derive(serde::Serialize)]
@@ -582,19 +572,6 @@ fn extension(f: OutputFormat) -> &'static str {
     }
 }
 
-/// Write via a temp file in the same folder and rename, so a reader never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
 // ---------------------------------------------------------------------------------------------
 // detect
 
@@ -622,6 +599,250 @@ fn detect(a: &DetectArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(match (ok, failed) {
+        (_, 0) => exit_code::OK,
+        (0, _) => exit_code::FAILURE,
+        _ => exit_code::PARTIAL,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// summarize
+
+/// Which summarizer will run, decided without loading it (its identity is part of the cache keys).
+#[derive(Debug, Clone)]
+pub(crate) enum SummarizerChoice {
+    Extractive { notice: Option<String> },
+    Gguf(PathBuf),
+}
+
+pub(crate) fn choose_summarizer(a: &SummarizerArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<SummarizerChoice> {
+    match a.summarizer.as_deref() {
+        Some("extractive") => Ok(SummarizerChoice::Extractive { notice: None }),
+        Some(s) => match ModelSpec::parse(s, catalog)? {
+            ModelSpec::Gguf(p) => Ok(SummarizerChoice::Gguf(p)),
+            ModelSpec::Catalog(e) if e.task == Task::Summarization => {
+                let r = store.resolve(&ModelSpec::Catalog(e.clone()), &FileSet::of_entry(&e))?;
+                Ok(SummarizerChoice::Gguf(r.path.join(&e.required_files[0])))
+            }
+            other => bail!(Error::Usage(format!("{}: not a summarizer (give a .gguf file, a summarization model from the catalogue, or `extractive`)", other.label()))),
+        },
+        None => match catalog.models.iter().find(|m| m.task == Task::Summarization) {
+            Some(e) => match store.resolve(&ModelSpec::Catalog(e.clone()), &FileSet::of_entry(e)) {
+                Ok(r) => Ok(SummarizerChoice::Gguf(r.path.join(&e.required_files[0]))),
+                Err(err) => Ok(SummarizerChoice::Extractive {
+                    notice: Some(format!("summarizer {} is not available ({err}); using the extractive summarizer (no model). Pass --summarizer FILE.gguf for a model.", e.name)),
+                }),
+            },
+            None => Ok(SummarizerChoice::Extractive { notice: None }),
+        },
+    }
+}
+
+impl SummarizerChoice {
+    /// Identity for cache keys: the model file (path and size) and every setting that changes output.
+    pub(crate) fn id(&self, a: &SummarizerArgs) -> String {
+        let prompt = a.prompt.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| crate::runner::sha256_hex(&b)).unwrap_or_default();
+        match self {
+            SummarizerChoice::Extractive { .. } => "extractive".into(),
+            SummarizerChoice::Gguf(p) => {
+                let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                format!("gguf:{}:{size}|ctx={}|t={:?}|p={:?}|seed={}|prompt={prompt}", p.display(), a.context, a.temperature, a.top_p, a.seed)
+            }
+        }
+    }
+
+    pub(crate) fn load(&self, a: &SummarizerArgs, g: &GlobalArgs) -> crate::Result<Box<dyn Summarizer>> {
+        match self {
+            SummarizerChoice::Extractive { notice } => {
+                if let (Some(n), false) = (notice, g.quiet) {
+                    eprintln!("note: {n}");
+                }
+                Ok(Box::new(ExtractiveSummarizer))
+            }
+            SummarizerChoice::Gguf(path) => {
+                let device = select_device(g.device)?;
+                let model = GgufLlm::load(path, &device)?;
+                let mut s = LlmSummarizer::new(model, a.context);
+                s.params = SamplingParams { temperature: a.temperature, top_p: a.top_p, seed: a.seed, ..Default::default() };
+                if let Some(p) = &a.prompt {
+                    let t = PromptTemplate::from_file(p)?;
+                    if a.direct {
+                        s.direct_prompt = t;
+                    } else {
+                        s.prompt = t;
+                    }
+                }
+                Ok(Box::new(s))
+            }
+        }
+    }
+}
+
+fn summarize(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<i32> {
+    let sources = collect_sources(&a.inputs);
+    if sources.is_empty() {
+        bail!(Error::Usage("no input files found (looked for .txt, .md and .html)".into()));
+    }
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+    }
+    let prepared = crate::pipeline::prepare_articles(
+        &sources,
+        &crate::pipeline::PrepareOptions { from: lang_code(a.from).map(String::from), direct: a.summarizer.direct, max_input_bytes: crate::input::DEFAULT_MAX_BYTES },
+        &|lang: &str| -> crate::Result<MarianTranslator> {
+            let spec = translator_spec_for(a.model.as_deref(), lang, catalog).map_err(|e| Error::Usage(format!("{e:#}")))?;
+            let targs = TranslateArgs::for_pipeline();
+            load_translator(&spec, &targs, g, store)
+        },
+    );
+    let mut summarizer = choose_summarizer(&a.summarizer, store, catalog)?.load(&a.summarizer, g)?;
+    let (mut ok, mut failed) = (0, 0);
+    for (src, art) in sources.iter().zip(prepared) {
+        let result = art.and_then(|art| {
+            let s = summarizer.summarize(&art.article(), a.summarizer.max_words)?;
+            Ok((art, s))
+        });
+        match result {
+            Ok((art, s)) => {
+                let unsupported = crate::brief::unsupported_items(&s.text, &[&art.check_text]);
+                let rendered = match a.format {
+                    OutputFormat::Json | OutputFormat::Jsonl => {
+                        let v = serde_json::json!({"source": src.name(), "language": art.language, "title": art.title, "date": art.date, "summary": s, "unsupported": unsupported});
+                        if a.format == OutputFormat::Json { serde_json::to_string_pretty(&v)? + "\n" } else { serde_json::to_string(&v)? + "\n" }
+                    }
+                    _ => {
+                        let mut t = format!("## {}\n\n{}\n", art.title.clone().unwrap_or_else(|| src.name()), s.text);
+                        t.push_str(&format!("\n_{} summary by {}{}_\n", s.method, s.summarizer, if unsupported.is_empty() { String::new() } else { format!("; not found in the article: {}", unsupported.join(", ")) }));
+                        t
+                    }
+                };
+                match &a.out {
+                    Some(dir) => {
+                        let ext = if matches!(a.format, OutputFormat::Json | OutputFormat::Jsonl) { "json" } else { "md" };
+                        let path = dir.join(format!("{}.summary.{ext}", src.stem()));
+                        write_atomic(&path, rendered.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+                    }
+                    None => {
+                        print!("{rendered}");
+                        if a.format != OutputFormat::Jsonl {
+                            println!();
+                        }
+                    }
+                }
+                ok += 1;
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", src.name());
+                failed += 1;
+            }
+        }
+    }
+    Ok(match (ok, failed) {
+        (_, 0) => exit_code::OK,
+        (0, _) => exit_code::FAILURE,
+        _ => exit_code::PARTIAL,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// brief
+
+fn translator_identity(spec: &ModelSpec) -> String {
+    match spec {
+        ModelSpec::Catalog(e) => format!("{}@{}", e.repo, e.revision),
+        ModelSpec::LocalDir(p) => std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display().to_string(),
+        other => other.label(),
+    }
+}
+
+fn brief(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<i32> {
+    let choice = choose_summarizer(&a.summarizer, store, catalog)?;
+    let mut summarizer = crate::runner::LazySummarizer::new(|| choice.load(&a.summarizer, g));
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating output folder {}", a.out.display()))?;
+    if a.merge {
+        let dirs: Vec<PathBuf> = a.inputs.iter().map(PathBuf::from).collect();
+        let records = crate::runner::collect_records(&dirs)?;
+        if records.is_empty() {
+            bail!(Error::Usage("no finished articles in the given shard folders".into()));
+        }
+        let key = crate::runner::briefing_key(&records, &choice.id(&a.summarizer));
+        let s = summarizer.get()?;
+        let b = crate::runner::write_briefing(&a.out, &records, &key, Some(s))?;
+        for r in &records {
+            crate::runner::write_article_outputs(&a.out, r)?;
+        }
+        println!("{}", a.out.join("briefing.md").display());
+        if !g.quiet {
+            eprintln!("merged {} articles from {} folders; briefing by {} ({})", records.len(), dirs.len(), b.writer, b.method);
+        }
+        return Ok(exit_code::OK);
+    }
+    let sources = collect_sources(&a.inputs);
+    if sources.is_empty() {
+        bail!(Error::Usage("no input files found (looked for .txt, .md and .html)".into()));
+    }
+    let mut targs = TranslateArgs::for_pipeline();
+    targs.beams = a.beams;
+    let model = a.model.clone();
+    let beams = a.beams;
+    let opts = crate::runner::BriefOptions {
+        out: a.out.clone(),
+        from: lang_code(a.from).map(String::from),
+        direct: a.summarizer.direct,
+        max_words: a.summarizer.max_words,
+        shard: a.shard,
+        max_input_bytes: crate::input::DEFAULT_MAX_BYTES,
+        translator_id: Box::new(move |lang: &str| {
+            let spec = match &model {
+                Some(m) => ModelSpec::parse(m, &Catalog::builtin()).map(|s| translator_identity(&s)).unwrap_or_else(|_| m.clone()),
+                None => Catalog::builtin().translator_for(lang).map(|e| format!("{}@{}", e.repo, e.revision)).unwrap_or_default(),
+            };
+            format!("{spec}|beams={beams:?}|segment_tokens=200")
+        }),
+        summarizer_id: choice.id(&a.summarizer),
+        quiet: g.quiet,
+    };
+    let loader = |lang: &str| -> crate::Result<MarianTranslator> {
+        let spec = translator_spec_for(a.model.as_deref(), lang, catalog).map_err(|e| Error::Usage(format!("{e:#}")))?;
+        load_translator(&spec, &targs, g, store)
+    };
+    let mut report = crate::runner::run_brief(&sources, &opts, &loader, &mut summarizer)?;
+    for e in report.articles.iter().filter(|e| e.status != "done") {
+        eprintln!("error: {}: {}", e.source, e.error.clone().unwrap_or_default());
+    }
+    if report.done > 0 && a.shard.is_none() {
+        let done: std::collections::HashSet<&str> = report.articles.iter().filter(|e| e.status == "done").map(|e| e.source.as_str()).collect();
+        let records: Vec<_> = crate::runner::collect_records(&[a.out.clone()])?.into_iter().filter(|r| done.contains(r.source.as_str())).collect();
+        let key = crate::runner::briefing_key(&records, &choice.id(&a.summarizer));
+        if crate::runner::briefing_is_current(&a.out, &key) {
+            if !g.quiet {
+                eprintln!("briefing unchanged (same summaries and writer); kept");
+            }
+        } else {
+            let s = summarizer.get()?;
+            let b = crate::runner::write_briefing(&a.out, &records, &key, Some(s))?;
+            if !g.quiet {
+                eprintln!("briefing by {} ({}), {} points, {} sources", b.writer, b.method, b.points.len(), b.sources.len());
+            }
+        }
+        report.briefing = Some(a.out.join("briefing.md").display().to_string());
+    }
+    crate::runner::write_report(&a.out, &report)?;
+    if !g.quiet {
+        eprintln!(
+            "{} of {} articles done ({} skipped: already done), {} failed, {:.1} s; report: {}",
+            report.done,
+            report.total,
+            report.skipped,
+            report.failed,
+            report.seconds,
+            a.out.join("report.json").display()
+        );
+    }
+    if let Some(b) = &report.briefing {
+        println!("{b}");
+    }
+    Ok(match (report.done, report.failed) {
         (_, 0) => exit_code::OK,
         (0, _) => exit_code::FAILURE,
         _ => exit_code::PARTIAL,

@@ -5,7 +5,8 @@
 //! (Windows-1252/Latin-1 and the like) detected with `chardetng`. Binary and empty files are errors.
 //! HTML goes through a readability extraction (`dom_smoothie`) and keeps headings and paragraphs;
 //! Markdown keeps its block structure.
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -360,6 +361,99 @@ fn is_site_name(t: &str) -> bool {
     let t = t.trim();
     !t.contains(' ') && t.contains('.') && t.len() < 40 && !t.ends_with('.')
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding inputs
+
+/// An input file (or stdin) found on the command line.
+pub enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Source {
+    pub fn name(&self) -> String {
+        match self {
+            Source::Stdin => "<stdin>".into(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+    pub fn stem(&self) -> String {
+        match self {
+            Source::Stdin => "stdin".into(),
+            Source::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into()),
+        }
+    }
+    /// Read and parse as an article.
+    pub fn document(&self, max_bytes: u64) -> Result<Document> {
+        match self {
+            Source::File(p) => read_document(p, max_bytes),
+            Source::Stdin => {
+                let text = self.raw_text(max_bytes)?;
+                let format = detect_format(Path::new("stdin"), &text);
+                parse_document("<stdin>", &text, format, "UTF-8".into())
+            }
+        }
+    }
+    /// Decoded text without any parsing (for `--lines`).
+    pub fn raw_text(&self, max_bytes: u64) -> Result<String> {
+        let name = self.name();
+        let mut bytes = Vec::new();
+        match self {
+            Source::Stdin => {
+                std::io::stdin().take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| Error::io("<stdin>", e))?;
+            }
+            Source::File(p) => {
+                std::fs::File::open(p).and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes)).map_err(|e| Error::io(p, e))?;
+            }
+        }
+        if bytes.len() as u64 > max_bytes {
+            return Err(Error::Input { path: name, reason: format!("over the {max_bytes}-byte limit (--max-input-bytes)") });
+        }
+        Ok(decode(&name, &bytes)?.0)
+    }
+}
+
+/// Files, folders (recursive; .txt, .md, .html; hidden files skipped) and `-`.
+pub fn collect_sources(specs: &[String]) -> Vec<Source> {
+    let mut out = Vec::new();
+    for s in specs {
+        if s == "-" {
+            out.push(Source::Stdin);
+            continue;
+        }
+        let p = Path::new(s);
+        if p.is_dir() {
+            let mut files = Vec::new();
+            collect_files(p, &mut files);
+            files.sort();
+            out.extend(files.into_iter().map(Source::File));
+        } else {
+            out.push(Source::File(p.to_path_buf()));
+        }
+    }
+    out
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let hidden = p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(false);
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else if matches!(
+            p.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            Some("txt" | "md" | "markdown" | "html" | "htm")
+        ) {
+            out.push(p);
+        }
+    }
+}
+
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: input → segment → translate → summarize → brief → write. This crate holds the
 //! library that does the work; `main.rs` only drives [`cli`].
+pub mod brief;
 pub mod catalog;
 pub mod cli;
 pub mod detect;
@@ -11,9 +12,12 @@ pub mod error;
 pub mod generation;
 pub mod input;
 pub mod models;
+pub mod pipeline;
 pub mod progress;
+pub mod runner;
 pub mod segment;
 pub mod store;
+pub mod summarize;
 pub mod tokenizer;
 pub mod translate;
 pub mod weights;

@@ -1,2 +1,3 @@
 //! Model files, one per architecture, in candle-transformers' shape (`Config` + `load(vb, &cfg)`).
+pub mod llm;
 pub mod marian;

@@ -1,0 +1,330 @@
+//! The cross-article briefing: points grouped by theme, each citing its sources as `[n]`, a Sources
+//! list, and a faithfulness check of every number, date and name against the cited articles.
+use crate::error::Result;
+use crate::summarize::{PromptTemplate, Summarizer, PROMPT_BRIEFING};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceInfo {
+    /// The citation number, from 1.
+    pub number: usize,
+    pub file: String,
+    pub title: Option<String>,
+    pub language: String,
+    pub date: Option<String>,
+    pub summary: String,
+    /// Numbers, dates and names in the summary that its article does not contain.
+    pub unsupported: Vec<String>,
+    /// The text checked against (the English translation, or the original when English or `--direct`).
+    #[serde(skip)]
+    pub text: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BriefingPoint {
+    pub theme: String,
+    pub text: String,
+    pub citations: Vec<usize>,
+    /// Cited numbers that are not a source (removed from `citations`).
+    pub invalid_citations: Vec<usize>,
+    /// Numbers, dates and names found in none of the cited articles.
+    pub unsupported: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Briefing {
+    /// Identity of the inputs and writer; an unchanged key means the briefing need not be rewritten.
+    pub key: String,
+    /// "llm", or "extractive" when no model wrote it (or the model's draft had no valid citations).
+    pub method: String,
+    pub writer: String,
+    pub points: Vec<BriefingPoint>,
+    pub sources: Vec<SourceInfo>,
+    /// Notes about how it was made (fallbacks, dropped lines).
+    pub notes: Vec<String>,
+}
+
+/// Numbers, dates and capitalised names in a text: the facts a reader would act on.
+pub fn fact_items(text: &str) -> Vec<String> {
+    const SKIP: &[&str] = &[
+        "The", "A", "An", "In", "On", "At", "It", "Its", "This", "That", "These", "Those", "He", "She", "They", "We", "I", "But",
+        "And", "Or", "As", "For", "With", "By", "From", "To", "Of", "After", "Before", "While", "When", "Where", "However",
+        "Meanwhile", "Although", "Though", "According", "Both", "Some", "Many", "Most", "All", "There", "Their", "His", "Her",
+        "Our", "Also", "Despite", "Since", "If", "Other", "Its", "Mr", "Mrs", "Ms", "Dr", "CEO", "Sources", "Source",
+    ];
+    let mut items = Vec::new();
+    for raw in text.split_whitespace().flat_map(|w| w.split(['/', '—'])) {
+        let w = raw.trim_matches(|c: char| !c.is_alphanumeric());
+        if w.is_empty() {
+            continue;
+        }
+        if w.chars().any(|c| c.is_ascii_digit()) {
+            // citations like [1] are not facts
+            if !raw.starts_with('[') {
+                items.push(w.to_string());
+            }
+        } else if w.chars().next().map(char::is_uppercase).unwrap_or(false) && w.chars().count() > 1 && !SKIP.contains(&w) {
+            items.push(w.to_string());
+        }
+    }
+    items.sort();
+    items.dedup();
+    items
+}
+
+/// The values a written number can mean: "3.000" is 3000 in German and 3 in English, "1,2" only 1.2.
+fn number_readings(token: &str) -> Vec<String> {
+    let num: String = token.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',').collect();
+    let num = num.trim_end_matches(['.', ',']);
+    if num.is_empty() {
+        return vec![];
+    }
+    let mut out = Vec::new();
+    for (thousands, decimal) in [(',', '.'), ('.', ',')] {
+        let parts: Vec<&str> = num.split(thousands).collect();
+        // thousands groups are exactly three digits (the decimal part may follow the last one)
+        let valid = parts.iter().skip(1).all(|p| p.split(decimal).next().map(|g| g.len() == 3).unwrap_or(false));
+        if !valid || num.matches(decimal).count() > 1 {
+            continue;
+        }
+        let joined = parts.concat().replace(decimal, ".");
+        let canon = if joined.contains('.') { joined.trim_end_matches('0').trim_end_matches('.').to_string() } else { joined };
+        let canon = canon.trim_start_matches('0').to_string();
+        let canon = if canon.is_empty() || canon.starts_with('.') { format!("0{canon}") } else { canon };
+        if !out.contains(&canon) {
+            out.push(canon);
+        }
+    }
+    out
+}
+
+/// Is `item` in `text`? Names case-insensitively, possessives and plurals tolerated; numbers by value
+/// in either convention, so "3,000", "3.000" and "3000" match but "12" and "1,2" do not.
+pub fn supported(item: &str, text: &str) -> bool {
+    if item.chars().any(|c| c.is_ascii_digit()) {
+        let want = number_readings(item);
+        return text
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+            .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+            .any(|t| number_readings(t).iter().any(|r| want.contains(r)));
+    }
+    let lower = text.to_lowercase();
+    let it = item.to_lowercase();
+    let stem = it.trim_end_matches("'s").trim_end_matches('’');
+    lower.contains(stem) || (stem.len() > 4 && lower.contains(&stem[..stem.len() - 1]))
+}
+
+pub fn unsupported_items(text: &str, sources: &[&str]) -> Vec<String> {
+    fact_items(text).into_iter().filter(|i| !sources.iter().any(|s| supported(i, s))).collect()
+}
+
+fn parse_citations(line: &str) -> (String, Vec<usize>) {
+    let mut cites = Vec::new();
+    let mut clean = String::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('[') {
+        let Some(close_rel) = rest[open..].find(']') else { break };
+        let inner = &rest[open + 1..open + close_rel];
+        let nums: Vec<usize> = inner.split([',', ' ', ';']).filter(|x| !x.is_empty()).filter_map(|x| x.trim().parse().ok()).collect();
+        if !nums.is_empty() && inner.chars().all(|c| c.is_ascii_digit() || ", ;".contains(c)) {
+            cites.extend(nums);
+            clean.push_str(&rest[..open]);
+        } else {
+            clean.push_str(&rest[..open + close_rel + 1]);
+        }
+        rest = &rest[open + close_rel + 1..];
+    }
+    clean.push_str(rest);
+    cites.dedup();
+    let clean = clean.split_whitespace().collect::<Vec<_>>().join(" ").replace(" .", ".").replace(" ,", ",");
+    (clean.trim().to_string(), cites)
+}
+
+/// Parse an LLM's Markdown draft into themed, cited points.
+pub fn parse_draft(draft: &str, n_sources: usize) -> Vec<BriefingPoint> {
+    let mut theme = "Briefing".to_string();
+    let mut points = Vec::new();
+    for line in draft.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(h) = line.strip_prefix('#') {
+            theme = h.trim_start_matches('#').trim().trim_matches('*').to_string();
+            continue;
+        }
+        let body = line.trim_start_matches(['-', '*', '•']).trim();
+        let body = body.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start_matches(['.', ')']).trim();
+        if body.is_empty() {
+            continue;
+        }
+        let (text, cites) = parse_citations(body);
+        let (valid, invalid): (Vec<usize>, Vec<usize>) = cites.into_iter().partition(|&c| c >= 1 && c <= n_sources);
+        points.push(BriefingPoint { theme: theme.clone(), text, citations: valid, invalid_citations: invalid, unsupported: vec![] });
+    }
+    points
+}
+
+pub struct BriefingWriter {
+    pub template: PromptTemplate,
+    pub max_new_tokens: usize,
+}
+
+impl Default for BriefingWriter {
+    fn default() -> Self {
+        Self { template: PromptTemplate::parse(PROMPT_BRIEFING), max_new_tokens: 600 }
+    }
+}
+
+impl BriefingWriter {
+    /// Write the briefing. With an LLM the points are its draft, checked; without one (or when its draft
+    /// cites nothing valid) each article's summary sentences become cited points, labelled extractive.
+    pub fn write(&self, mut sources: Vec<SourceInfo>, summarizer: Option<&mut dyn Summarizer>) -> Result<Briefing> {
+        for s in sources.iter_mut() {
+            s.unsupported = unsupported_items(&s.summary, &[&s.text]);
+        }
+        let mut notes = Vec::new();
+        let mut method = "extractive".to_string();
+        let mut writer = "vertolk (one cited point per summary sentence)".to_string();
+        let mut points = Vec::new();
+        if let Some(llm) = summarizer.and_then(|s| s.llm()) {
+            let list = sources
+                .iter()
+                .map(|s| {
+                    format!(
+                        "[{}] {} ({}, {}): {}",
+                        s.number,
+                        s.title.clone().unwrap_or_else(|| s.file.clone()),
+                        s.language,
+                        s.date.clone().unwrap_or_else(|| "date unknown".into()),
+                        s.summary
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let (system, user) = self.template.fill(&[("sources", &list)]);
+            let params = crate::models::llm::SamplingParams { max_new_tokens: self.max_new_tokens, ..llm.params.clone() };
+            let g = llm.model.chat(&system, &user, &params)?;
+            let draft = parse_draft(&g.text, sources.len());
+            let cited = draft.iter().filter(|p| !p.citations.is_empty()).count();
+            if cited == 0 {
+                notes.push(format!("the model's draft ({} lines) cited no valid source; fell back to extractive points", draft.len()));
+            } else {
+                let uncited = draft.len() - cited;
+                if uncited > 0 {
+                    notes.push(format!("{uncited} point(s) of the model's draft cite no valid source and are marked"));
+                }
+                method = "llm".into();
+                writer = llm.describe();
+                points = draft;
+            }
+        }
+        if points.is_empty() {
+            for s in &sources {
+                let theme = s.title.clone().unwrap_or_else(|| s.file.clone());
+                for sent in crate::segment::SentenceSplitter::new("en").split(&s.summary) {
+                    points.push(BriefingPoint { theme: theme.clone(), text: sent.to_string(), citations: vec![s.number], invalid_citations: vec![], unsupported: vec![] });
+                }
+            }
+        }
+        for p in points.iter_mut() {
+            let texts: Vec<&str> = p.citations.iter().filter_map(|c| sources.get(c - 1)).map(|s| s.text.as_str()).collect();
+            p.unsupported = if texts.is_empty() { fact_items(&p.text) } else { unsupported_items(&p.text, &texts) };
+        }
+        Ok(Briefing { key: String::new(), method, writer, points, sources, notes })
+    }
+}
+
+impl Briefing {
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::from("# Briefing\n\n");
+        if self.method == "extractive" {
+            s.push_str("_Extractive briefing: sentences taken from the article summaries, no model wrote it._\n\n");
+        }
+        let mut theme: Option<&str> = None;
+        for p in &self.points {
+            if theme != Some(p.theme.as_str()) {
+                s.push_str(&format!("## {}\n\n", p.theme));
+                theme = Some(&p.theme);
+            }
+            let cites: String = p.citations.iter().map(|c| format!("[{c}]")).collect();
+            s.push_str(&format!("- {}", p.text));
+            if !cites.is_empty() {
+                s.push(' ');
+                s.push_str(&cites);
+            } else {
+                s.push_str(" **[no valid source]**");
+            }
+            if !p.unsupported.is_empty() {
+                s.push_str(&format!(" ⚠ _not found in the cited articles: {}_", p.unsupported.join(", ")));
+            }
+            s.push('\n');
+        }
+        s.push_str("\n## Sources\n\n");
+        for src in &self.sources {
+            s.push_str(&format!(
+                "{}. {} — `{}` ({}, {})\n",
+                src.number,
+                src.title.clone().unwrap_or_else(|| "(untitled)".into()),
+                src.file,
+                src.language,
+                src.date.clone().unwrap_or_else(|| "date unknown".into())
+            ));
+        }
+        if !self.notes.is_empty() {
+            s.push_str("\n---\n");
+            for n in &self.notes {
+                s.push_str(&format!("_{n}_\n"));
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_and_support() {
+        let items = fact_items("Cloudflare said on March 6 that 3,000 staff in Russia stay [1].");
+        assert_eq!(items, vec!["3,000", "6", "Cloudflare", "March", "Russia"]);
+        assert!(supported("3,000", "rund 3.000 Mitarbeiter"));
+        assert!(supported("Cloudflare's", "Cloudflare hat"));
+        assert!(!supported("Akamai", "Cloudflare hat"));
+        assert!(!supported("12", "1,2 Milliarden"));
+        assert!(supported("1.2", "1,2 Milliarden") && supported("4.5%", "4,5 Prozent") && supported("3000", "3.000"));
+        assert!(supported("2022", "im Jahr 2022.") && !supported("2021", "2022"));
+        assert_eq!(unsupported_items("Akamai and Cloudflare had 4 sites.", &["Cloudflare has 4 sites"]), vec!["Akamai"]);
+    }
+
+    #[test]
+    fn draft_parsing_validates_citations() {
+        let d = "## Russia\n- Cloudflare stays in Russia [1][2].\n- Akamai too [3, 9]\n\n## Money\n1. Revenue rose [2]\nNo citation here.";
+        let p = parse_draft(d, 3);
+        assert_eq!(p.len(), 4);
+        assert_eq!((p[0].theme.as_str(), p[0].text.as_str(), p[0].citations.clone()), ("Russia", "Cloudflare stays in Russia.", vec![1, 2]));
+        assert_eq!((p[1].citations.clone(), p[1].invalid_citations.clone()), (vec![3], vec![9]));
+        assert_eq!((p[2].theme.as_str(), p[2].text.as_str()), ("Money", "Revenue rose"));
+        assert!(p[3].citations.is_empty());
+    }
+
+    #[test]
+    fn extractive_briefing_cites_every_point() {
+        let src = |n: usize, summary: &str, text: &str| SourceInfo {
+            number: n,
+            file: format!("{n}.txt"),
+            title: Some(format!("T{n}")),
+            language: "en".into(),
+            date: None,
+            summary: summary.into(),
+            unsupported: vec![],
+            text: text.into(),
+        };
+        let b = BriefingWriter::default()
+            .write(vec![src(1, "Cloudflare stays. Akamai leaves.", "Cloudflare stays in Russia."), src(2, "Prices rose 5%.", "Prices rose 5% in May.")], None)
+            .unwrap();
+        assert_eq!(b.method, "extractive");
+        assert_eq!(b.points.len(), 3);
+        assert!(b.points.iter().all(|p| p.citations.len() == 1));
+        assert_eq!(b.points[1].unsupported, vec!["Akamai"]);
+        assert_eq!(b.sources[0].unsupported, vec!["Akamai"]);
+        let md = b.to_markdown();
+        assert!(md.contains("- Cloudflare stays. [1]") && md.contains("⚠ _not found in the cited articles: Akamai_") && md.contains("## Sources"));
+    }
+}

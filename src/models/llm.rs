@@ -1,0 +1,232 @@
+//! Instruct LLMs from a single GGUF file, through candle's quantized model files (llama — which covers
+//! SmolLM2 and Llama —, qwen2, qwen3, gemma3, phi3). Tokenizer from a `tokenizer.json` beside the file
+//! or rebuilt from the GGUF metadata; chat format from the GGUF's chat template; greedy decoding by
+//! default, optional temperature/top-p sampling with a seed; stop tokens; context-length aware.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_phi3, quantized_qwen2, quantized_qwen3};
+use tokenizers::Tokenizer;
+
+use crate::error::{Error, Result};
+use crate::tokenizer::gguf::{metadata_str, metadata_u32, tokenizer_from_gguf};
+
+enum Weights {
+    Llama(quantized_llama::ModelWeights),
+    Qwen2(quantized_qwen2::ModelWeights),
+    Qwen3(quantized_qwen3::ModelWeights),
+    Gemma3(quantized_gemma3::ModelWeights),
+    Phi3(quantized_phi3::ModelWeights),
+}
+
+impl Weights {
+    fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Weights::Llama(m) => m.forward(x, pos),
+            Weights::Qwen2(m) => m.forward(x, pos),
+            Weights::Qwen3(m) => m.forward(x, pos),
+            Weights::Gemma3(m) => m.forward(x, pos),
+            Weights::Phi3(m) => m.forward(x, pos),
+        }
+    }
+    fn clear(&mut self) {
+        match self {
+            Weights::Llama(m) => m.clear_kv_cache(),
+            Weights::Qwen2(m) => m.clear_kv_cache(),
+            Weights::Qwen3(m) => m.clear_kv_cache(),
+            // gemma3 and phi3 reset their caches when a forward starts at position 0
+            Weights::Gemma3(_) | Weights::Phi3(_) => {}
+        }
+    }
+}
+
+/// How a conversation is written for the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ChatFormat {
+    ChatMl,
+    Llama3,
+    Gemma,
+    Phi3,
+}
+
+impl ChatFormat {
+    fn from_template(t: &str) -> Option<Self> {
+        if t.contains("<|im_start|>") {
+            Some(ChatFormat::ChatMl)
+        } else if t.contains("<|start_header_id|>") {
+            Some(ChatFormat::Llama3)
+        } else if t.contains("<start_of_turn>") {
+            Some(ChatFormat::Gemma)
+        } else if t.contains("<|user|>") {
+            Some(ChatFormat::Phi3)
+        } else {
+            None
+        }
+    }
+
+    pub fn render(&self, system: &str, user: &str) -> String {
+        match self {
+            ChatFormat::ChatMl => format!("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"),
+            ChatFormat::Llama3 => format!(
+                "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n{user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+            ),
+            ChatFormat::Gemma => format!("<bos><start_of_turn>user\n{system}\n\n{user}<end_of_turn>\n<start_of_turn>model\n"),
+            ChatFormat::Phi3 => format!("<|system|>\n{system}<|end|>\n<|user|>\n{user}<|end|>\n<|assistant|>\n"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SamplingParams {
+    pub max_new_tokens: usize,
+    /// None or 0 = greedy (deterministic).
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub seed: u64,
+    /// Penalty on tokens of the last `repeat_last_n` generated (1.0 = off); small models loop without it.
+    pub repeat_penalty: f32,
+    pub repeat_last_n: usize,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self { max_new_tokens: 256, temperature: None, top_p: None, seed: 299792458, repeat_penalty: 1.1, repeat_last_n: 64 }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Generated {
+    pub text: String,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    pub prompt_seconds: f64,
+    pub generation_seconds: f64,
+    /// False when generation stopped at `max_new_tokens` rather than at a stop token.
+    pub stopped: bool,
+}
+
+pub struct GgufLlm {
+    weights: Weights,
+    tokenizer: Tokenizer,
+    pub chat: ChatFormat,
+    stop_ids: Vec<u32>,
+    pub context_length: usize,
+    pub architecture: String,
+    pub name: String,
+    pub path: PathBuf,
+    device: Device,
+}
+
+/// Process prompts in chunks of this many tokens (bounded memory, and a KV cache that grows in steps).
+const PROMPT_CHUNK: usize = 512;
+
+impl GgufLlm {
+    pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidModelFile { path: path.to_path_buf(), reason };
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let content = gguf_file::Content::read(&mut file).map_err(|e| invalid(format!("GGUF: {e}")))?;
+        let arch = metadata_str(&content, "general.architecture").cloned().ok_or_else(|| invalid("no general.architecture".into()))?;
+        let name = metadata_str(&content, "general.name").cloned().unwrap_or_else(|| arch.clone());
+        let context_length = metadata_u32(&content, &format!("{arch}.context_length")).unwrap_or(2048) as usize;
+        let tokenizer = match path.parent().map(|p| p.join("tokenizer.json")).filter(|p| p.is_file()) {
+            Some(tj) => Tokenizer::from_file(&tj).map_err(|e| Error::Tokenizer(format!("{}: {e}", tj.display())))?,
+            None => tokenizer_from_gguf(&content)?,
+        };
+        let template = metadata_str(&content, "tokenizer.chat_template").cloned().unwrap_or_default();
+        let chat = ChatFormat::from_template(&template).unwrap_or(match arch.as_str() {
+            "gemma3" => ChatFormat::Gemma,
+            "phi3" => ChatFormat::Phi3,
+            _ => ChatFormat::ChatMl,
+        });
+        let mut stop_ids: Vec<u32> = Vec::new();
+        if let Some(e) = metadata_u32(&content, "tokenizer.ggml.eos_token_id") {
+            stop_ids.push(e);
+        }
+        for s in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"] {
+            if let Some(id) = tokenizer.token_to_id(s) {
+                stop_ids.push(id);
+            }
+        }
+        let weights = match arch.as_str() {
+            "llama" => Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
+            "qwen2" => Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
+            "qwen3" => Weights::Qwen3(quantized_qwen3::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
+            "gemma3" => Weights::Gemma3(quantized_gemma3::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
+            "phi3" => Weights::Phi3(quantized_phi3::ModelWeights::from_gguf(false, content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
+            other => return Err(invalid(format!("architecture '{other}' is not supported (llama, qwen2, qwen3, gemma3, phi3)"))),
+        };
+        Ok(Self { weights, tokenizer, chat, stop_ids, context_length, architecture: arch, name, path: path.to_path_buf(), device: device.clone() })
+    }
+
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(self.tokenizer.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?.len())
+    }
+
+    /// Run one chat turn: system + user message in, the assistant's reply out.
+    pub fn chat(&mut self, system: &str, user: &str, params: &SamplingParams) -> Result<Generated> {
+        let prompt = self.chat.render(system, user);
+        self.generate(&prompt, params)
+    }
+
+    /// Generate from a fully formatted prompt.
+    pub fn generate(&mut self, prompt: &str, params: &SamplingParams) -> Result<Generated> {
+        let ids = self.tokenizer.encode(prompt, false).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec();
+        if ids.len() + params.max_new_tokens > self.context_length {
+            return Err(Error::Input {
+                path: "prompt".into(),
+                reason: format!("{} prompt tokens + {} to generate exceed the model's context of {}", ids.len(), params.max_new_tokens, self.context_length),
+            });
+        }
+        let sampling = match params.temperature {
+            Some(t) if t > 0.0 => match params.top_p {
+                Some(p) => Sampling::TopP { p, temperature: t },
+                None => Sampling::All { temperature: t },
+            },
+            _ => Sampling::ArgMax,
+        };
+        let mut lp = LogitsProcessor::from_sampling(params.seed, sampling);
+        self.weights.clear();
+        let t0 = Instant::now();
+        let mut logits = None;
+        let mut pos = 0;
+        for chunk in ids.chunks(PROMPT_CHUNK) {
+            let x = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
+            logits = Some(self.weights.forward(&x, pos)?);
+            pos += chunk.len();
+        }
+        let prompt_seconds = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let mut out: Vec<u32> = Vec::new();
+        let mut stopped = false;
+        let mut logits = logits.ok_or_else(|| Error::Input { path: "prompt".into(), reason: "empty prompt".into() })?;
+        while out.len() < params.max_new_tokens {
+            let mut l = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?;
+            if params.repeat_penalty != 1.0 && !out.is_empty() {
+                let start = out.len().saturating_sub(params.repeat_last_n);
+                l = candle_transformers::utils::apply_repeat_penalty(&l, params.repeat_penalty, &out[start..])?;
+            }
+            let next = lp.sample(&l)?;
+            if self.stop_ids.contains(&next) {
+                stopped = true;
+                break;
+            }
+            out.push(next);
+            let x = Tensor::new(&[next], &self.device)?.unsqueeze(0)?;
+            logits = self.weights.forward(&x, pos)?;
+            pos += 1;
+        }
+        let generation_seconds = t1.elapsed().as_secs_f64();
+        tracing::info!(
+            prompt_tokens = ids.len(),
+            prompt_tok_s = format!("{:.1}", ids.len() as f64 / prompt_seconds.max(1e-9)),
+            generated = out.len(),
+            gen_tok_s = format!("{:.1}", out.len() as f64 / generation_seconds.max(1e-9)),
+            "llm generate"
+        );
+        let text = self.tokenizer.decode(&out, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(Generated { text: text.trim().to_string(), prompt_tokens: ids.len(), generated_tokens: out.len(), prompt_seconds, generation_seconds, stopped })
+    }
+}

