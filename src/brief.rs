@@ -26,6 +26,10 @@ pub struct BriefingPoint {
     pub citations: Vec<usize>,
     /// Cited numbers that are not a source (removed from `citations`).
     pub invalid_citations: Vec<usize>,
+    /// True when the writer gave no valid citation and vertolk attributed the point to the source whose
+    /// summary it matches (most of its content words).
+    #[serde(default)]
+    pub citations_inferred: bool,
     /// Numbers, dates and names found in none of the cited articles.
     pub unsupported: Vec<String>,
 }
@@ -155,9 +159,38 @@ pub fn parse_draft(draft: &str, n_sources: usize) -> Vec<BriefingPoint> {
         }
         let (text, cites) = parse_citations(body);
         let (valid, invalid): (Vec<usize>, Vec<usize>) = cites.into_iter().partition(|&c| c >= 1 && c <= n_sources);
-        points.push(BriefingPoint { theme: theme.clone(), text, citations: valid, invalid_citations: invalid, unsupported: vec![] });
+        points.push(BriefingPoint { theme: theme.clone(), text, citations: valid, invalid_citations: invalid, citations_inferred: false, unsupported: vec![] });
     }
     points
+}
+
+/// Small models often drop the `[n]` markers. A point whose content words mostly (≥ 60%) come from one
+/// source's summary is attributed to that source, and marked as inferred. Returns how many were.
+fn infer_citations(points: &mut [BriefingPoint], sources: &[SourceInfo]) -> usize {
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().count() > 3).map(str::to_lowercase).collect()
+    };
+    let summaries: Vec<Vec<String>> = sources.iter().map(|s| words(&s.summary)).collect();
+    let mut n = 0;
+    for p in points.iter_mut().filter(|p| p.citations.is_empty()) {
+        let w = words(&p.text);
+        if w.len() < 3 {
+            continue;
+        }
+        let best = summaries
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, w.iter().filter(|x| s.contains(x)).count()))
+            .max_by_key(|&(i, c)| (c, std::cmp::Reverse(i)));
+        if let Some((i, c)) = best {
+            if c * 10 >= w.len() * 6 {
+                p.citations = vec![sources[i].number];
+                p.citations_inferred = true;
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 pub struct BriefingWriter {
@@ -200,7 +233,12 @@ impl BriefingWriter {
             let (system, user) = self.template.fill(&[("sources", &list)]);
             let params = crate::models::llm::SamplingParams { max_new_tokens: self.max_new_tokens, ..llm.params.clone() };
             let g = llm.model.chat(&system, &user, &params)?;
-            let draft = parse_draft(&g.text, sources.len());
+            tracing::debug!(prompt_tokens = g.prompt_tokens, generated = g.generated_tokens, draft = %g.text, "briefing draft");
+            let mut draft = parse_draft(&g.text, sources.len());
+            let inferred = infer_citations(&mut draft, &sources);
+            if inferred > 0 {
+                notes.push(format!("{inferred} point(s) carried no valid citation; each was attributed to the source whose summary holds most of its words"));
+            }
             let cited = draft.iter().filter(|p| !p.citations.is_empty()).count();
             if cited == 0 {
                 notes.push(format!("the model's draft ({} lines) cited no valid source; fell back to extractive points", draft.len()));
@@ -212,13 +250,23 @@ impl BriefingWriter {
                 method = "llm".into();
                 writer = llm.describe();
                 points = draft;
+                // a briefing covers every article: sources the writer left out get their lead sentence
+                let missing: Vec<&SourceInfo> = sources.iter().filter(|s| !points.iter().any(|p| p.citations.contains(&s.number))).collect();
+                for s in &missing {
+                    if let Some(lead) = crate::segment::SentenceSplitter::new("en").split(&s.summary).first() {
+                        points.push(BriefingPoint { theme: "Also reported".into(), text: lead.to_string(), citations: vec![s.number], invalid_citations: vec![], citations_inferred: false, unsupported: vec![] });
+                    }
+                }
+                if !missing.is_empty() {
+                    notes.push(format!("{} source(s) were not covered by the writer; their summary's lead sentence is listed under \"Also reported\"", missing.len()));
+                }
             }
         }
         if points.is_empty() {
             for s in &sources {
                 let theme = s.title.clone().unwrap_or_else(|| s.file.clone());
                 for sent in crate::segment::SentenceSplitter::new("en").split(&s.summary) {
-                    points.push(BriefingPoint { theme: theme.clone(), text: sent.to_string(), citations: vec![s.number], invalid_citations: vec![], unsupported: vec![] });
+                    points.push(BriefingPoint { theme: theme.clone(), text: sent.to_string(), citations: vec![s.number], invalid_citations: vec![], citations_inferred: false, unsupported: vec![] });
                 }
             }
         }
@@ -242,7 +290,10 @@ impl Briefing {
                 s.push_str(&format!("## {}\n\n", p.theme));
                 theme = Some(&p.theme);
             }
-            let cites: String = p.citations.iter().map(|c| format!("[{c}]")).collect();
+            let mut cites: String = p.citations.iter().map(|c| format!("[{c}]")).collect();
+            if p.citations_inferred {
+                cites.push_str("⁺");
+            }
             s.push_str(&format!("- {}", p.text));
             if !cites.is_empty() {
                 s.push(' ');
@@ -265,6 +316,9 @@ impl Briefing {
                 src.language,
                 src.date.clone().unwrap_or_else(|| "date unknown".into())
             ));
+        }
+        if self.points.iter().any(|p| p.citations_inferred) {
+            s.push_str("\n⁺ citation attributed by vertolk: the writer gave none; the point matches that source's summary.\n");
         }
         if !self.notes.is_empty() {
             s.push_str("\n---\n");
@@ -302,6 +356,16 @@ mod tests {
         assert_eq!((p[1].citations.clone(), p[1].invalid_citations.clone()), (vec![3], vec![9]));
         assert_eq!((p[2].theme.as_str(), p[2].text.as_str()), ("Money", "Revenue rose"));
         assert!(p[3].citations.is_empty());
+    }
+
+    #[test]
+    fn uncited_points_are_attributed_by_their_words() {
+        let src = |n: usize, summary: &str| SourceInfo { number: n, file: String::new(), title: None, language: "en".into(), date: None, summary: summary.into(), unsupported: vec![], text: String::new() };
+        let sources = vec![src(1, "Cloudflare stays in Russia despite pressure from Ukraine."), src(2, "Akamai suspended sales in Belarus.")];
+        let mut pts = parse_draft("- Cloudflare stays in Russia despite pressure\n- Weather report for tomorrow morning", 2);
+        assert_eq!(infer_citations(&mut pts, &sources), 1);
+        assert_eq!((pts[0].citations.clone(), pts[0].citations_inferred), (vec![1], true));
+        assert!(pts[1].citations.is_empty());
     }
 
     #[test]

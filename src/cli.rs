@@ -74,6 +74,39 @@ pub enum Command {
     Tokenize(TokenizeArgs),
     /// Print the language of each input.
     Detect(DetectArgs),
+    /// Measure throughput and peak memory (prints Markdown table rows).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Marian of a real config's shape with random weights: encode a batch, decode a fixed number of steps.
+    Marian {
+        /// A Marian config.json (e.g. ../shared/reference/opus-mt-configs/de-en/config.json).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        #[arg(long, default_value_t = 64)]
+        src_len: usize,
+        #[arg(long, default_value_t = 64)]
+        steps: usize,
+        #[arg(long, default_value_t = 1)]
+        beams: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// A GGUF LLM: prompt processing and generation rates on a seed article.
+    Llm {
+        #[arg(long, value_name = "FILE")]
+        gguf: PathBuf,
+        /// Text to use as the prompt.
+        #[arg(long, value_name = "FILE")]
+        prompt: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        gen: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -309,6 +342,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Summarize(a) => summarize(&a, g, &store, &catalog),
         Command::Brief(a) => brief(&a, g, &store, &catalog),
         Command::Detect(a) => detect(&a),
+        Command::Bench(b) => bench(b, g),
     }
 }
 
@@ -842,11 +876,44 @@ fn brief(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -
     if let Some(b) = &report.briefing {
         println!("{b}");
     }
+    let model_missing = report.articles.iter().any(|e| e.error_kind.as_deref() == Some("model_unavailable"));
     Ok(match (report.done, report.failed) {
         (_, 0) => exit_code::OK,
+        // a missing model is not the articles' fault: say so with its own code
+        _ if model_missing => exit_code::MODEL_UNAVAILABLE,
         (0, _) => exit_code::FAILURE,
         _ => exit_code::PARTIAL,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// bench
+
+fn bench(cmd: BenchCommand, g: &GlobalArgs) -> anyhow::Result<i32> {
+    let device = select_device(g.device)?;
+    match cmd {
+        BenchCommand::Marian { config, batch, src_len, steps, beams, repeat } => {
+            let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
+            let cfg: crate::models::marian::Config = serde_json::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
+            println!("{}", crate::bench::bench_marian(&cfg, &text, batch, src_len, steps, beams, repeat, &device)?);
+        }
+        BenchCommand::Llm { gguf, prompt, gen } => {
+            let text = std::fs::read_to_string(&prompt).with_context(|| format!("reading {}", prompt.display()))?;
+            let mut m = GgufLlm::load(&gguf, &device)?;
+            let params = SamplingParams { max_new_tokens: gen, ..Default::default() };
+            let r = m.chat("You are a helpful assistant.", &format!("Summarize this article:\n\n{text}"), &params)?;
+            println!(
+                "| {} | prompt {} tok: {:.1} tok/s | generated {} tok: {:.1} tok/s | {} |",
+                m.name,
+                r.prompt_tokens,
+                r.prompt_tokens as f64 / r.prompt_seconds.max(1e-9),
+                r.generated_tokens,
+                r.generated_tokens as f64 / r.generation_seconds.max(1e-9),
+                crate::bench::peak_rss_mb().map(|m| format!("{m:.0} MB peak RSS")).unwrap_or_else(|| "peak RSS n/a".into())
+            );
+        }
+    }
+    Ok(exit_code::OK)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,9 +39,6 @@ pub enum Error {
     #[error("input {path}: {reason}")]
     Input { path: String, reason: String },
 
-    #[error("not available yet: {0}")]
-    NotImplemented(String),
-
     #[error("I/O error on {path}: {source}")]
     Io { path: PathBuf, #[source] source: std::io::Error },
 

@@ -110,12 +110,31 @@ pub struct ReportEntry {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// "model_unavailable" (exit code 4) or "input".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
     pub translation_cached: bool,
     pub summary_cached: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub article: Option<ArticleSummaryReport>,
+}
+
+impl ReportEntry {
+    fn failed(source: String, e: &Error, translation_cached: bool) -> Self {
+        let kind = if e.exit_code() == crate::error::exit_code::MODEL_UNAVAILABLE { "model_unavailable" } else { "input" };
+        ReportEntry {
+            source,
+            status: "failed".into(),
+            error: Some(e.to_string()),
+            error_kind: Some(kind.into()),
+            record: None,
+            translation_cached,
+            summary_cached: false,
+            article: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -235,7 +254,7 @@ pub fn run_brief(
         let (bytes, doc) = match doc {
             Ok(x) => x,
             Err(e) => {
-                entries[idx] = Some(ReportEntry { source: name, status: "failed".into(), error: Some(e.to_string()), record: None, translation_cached: false, summary_cached: false, article: None });
+                entries[idx] = Some(ReportEntry::failed(name, &e, false));
                 continue;
             }
         };
@@ -299,7 +318,7 @@ pub fn run_brief(
                     save_record(&p.record_path, &p.record)?;
                 }
                 Err(e) => {
-                    entries[p.idx] = Some(ReportEntry { source: p.record.source.clone(), status: "failed".into(), error: Some(e.to_string()), record: None, translation_cached: false, summary_cached: false, article: None });
+                    entries[p.idx] = Some(ReportEntry::failed(p.record.source.clone(), &e, false));
                 }
             }
         }
@@ -328,9 +347,13 @@ pub fn run_brief(
                     p.record.summary_key = Some(key);
                     p.record.timings.summarize_s = t.elapsed().as_secs_f64();
                     save_record(&p.record_path, &p.record)?;
+                    if !bars && !opts.quiet {
+                        // no terminal for a bar: one plain line per finished article
+                        eprintln!("summarized {} ({:.1} s)", p.record.source, p.record.timings.summarize_s);
+                    }
                 }
                 Err(e) => {
-                    entries[p.idx] = Some(ReportEntry { source: p.record.source.clone(), status: "failed".into(), error: Some(format!("summary: {e}")), record: None, translation_cached: p.translation_cached, summary_cached: false, article: None });
+                    entries[p.idx] = Some(ReportEntry::failed(p.record.source.clone(), &e, p.translation_cached));
                     pb.inc(1);
                     continue;
                 }
@@ -375,6 +398,7 @@ fn entry_for(p: &Pending) -> ReportEntry {
         source: r.source.clone(),
         status: "done".into(),
         error: None,
+        error_kind: None,
         record: Some(p.record_path.display().to_string()),
         translation_cached: p.translation_cached,
         summary_cached: p.summary_cached,

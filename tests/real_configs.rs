@@ -2,9 +2,7 @@
 //! the values `transformers` would use, and a random-weight model of the real de-en size runs.
 mod common;
 
-use std::collections::HashMap;
-
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use vertolk::generation::{generate, GenerationConfig};
 use vertolk::models::marian::{Activation, Config, MarianMTModel};
@@ -51,56 +49,12 @@ fn tc_big_configs_parse() {
     assert_eq!(cfg.eos_token_id, 44670);
 }
 
-/// Random weights for every tensor a Marian checkpoint holds (tied embeddings stored once).
-fn random_weights(cfg: &Config) -> HashMap<String, Tensor> {
-    let dev = Device::Cpu;
-    let d = cfg.d_model;
-    let mut t = HashMap::new();
-    let mut put = |name: String, shape: Vec<usize>, kind: u8| {
-        let x = match kind {
-            0 => Tensor::randn(0f32, 0.05, shape, &dev).unwrap(),
-            1 => Tensor::ones(shape, DType::F32, &dev).unwrap(),
-            _ => Tensor::zeros(shape, DType::F32, &dev).unwrap(),
-        };
-        t.insert(name, x);
-    };
-    put("model.shared.weight".into(), vec![cfg.vocab_size, d], 0);
-    put("final_logits_bias".into(), vec![1, cfg.vocab_size], 2);
-    let attn = |p: &str, put: &mut dyn FnMut(String, Vec<usize>, u8)| {
-        for m in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-            put(format!("{p}.{m}.weight"), vec![d, d], 0);
-            put(format!("{p}.{m}.bias"), vec![d], 2);
-        }
-    };
-    let ln = |p: &str, put: &mut dyn FnMut(String, Vec<usize>, u8)| {
-        put(format!("{p}.weight"), vec![d], 1);
-        put(format!("{p}.bias"), vec![d], 2);
-    };
-    for (side, n, ffn) in [("encoder", cfg.encoder_layers, cfg.encoder_ffn_dim), ("decoder", cfg.decoder_layers, cfg.decoder_ffn_dim)] {
-        for i in 0..n {
-            let p = format!("model.{side}.layers.{i}");
-            attn(&format!("{p}.self_attn"), &mut put);
-            ln(&format!("{p}.self_attn_layer_norm"), &mut put);
-            if side == "decoder" {
-                attn(&format!("{p}.encoder_attn"), &mut put);
-                ln(&format!("{p}.encoder_attn_layer_norm"), &mut put);
-            }
-            put(format!("{p}.fc1.weight"), vec![ffn, d], 0);
-            put(format!("{p}.fc1.bias"), vec![ffn], 2);
-            put(format!("{p}.fc2.weight"), vec![d, ffn], 0);
-            put(format!("{p}.fc2.bias"), vec![d], 2);
-            ln(&format!("{p}.final_layer_norm"), &mut put);
-        }
-    }
-    t
-}
-
 #[test]
 #[ignore = "needs ../shared (VERTOLK_SHARED); .ci/run runs it"]
 fn random_de_en_sized_model_translates_one_sentence() {
     let text = read("opus-mt-configs/de-en/config.json");
     let cfg: Config = serde_json::from_str(&text).unwrap();
-    let vb = VarBuilder::from_tensors(random_weights(&cfg), DType::F32, &Device::Cpu);
+    let vb = VarBuilder::from_tensors(vertolk::bench::random_marian_weights(&cfg, &Device::Cpu).unwrap(), DType::F32, &Device::Cpu);
     let model = MarianMTModel::load(vb, &cfg).unwrap();
     let mut g = GenerationConfig::from_json(None, &text, cfg.forced_eos_token_id).unwrap();
     g.max_new_tokens = Some(6);
