@@ -199,18 +199,25 @@ pub struct SummarizerArgs {
     pub seed: u64,
 }
 
+/// How `summarize` and `brief` translate non-English articles.
+#[derive(Debug, Args, Clone)]
+pub struct PipelineTranslationArgs {
+    /// Translator for every non-English article [default: the catalogue's per language].
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// Source language of all articles; `auto` detects each.
+    #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
+    pub from: SourceLang,
+}
+
 #[derive(Debug, Args)]
 pub struct SummarizeArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     #[command(flatten)]
     pub summarizer: SummarizerArgs,
-    /// Translator for non-English articles (see `translate --model`).
-    #[arg(long, value_name = "SPEC")]
-    pub model: Option<String>,
-    /// Source language; `auto` detects it.
-    #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
-    pub from: SourceLang,
+    #[command(flatten)]
+    pub translation: PipelineTranslationArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Markdown)]
     pub format: OutputFormat,
@@ -232,12 +239,8 @@ pub struct BriefArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub summarizer: SummarizerArgs,
-    /// Translator for every non-English article [default: the catalogue's per language].
-    #[arg(long, value_name = "SPEC")]
-    pub model: Option<String>,
-    /// Source language of all articles; `auto` detects each.
-    #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
-    pub from: SourceLang,
+    #[command(flatten)]
+    pub translation: PipelineTranslationArgs,
     /// Beam width for translation [default: the catalogue's].
     #[arg(long, value_name = "N")]
     pub beams: Option<usize>,
@@ -346,6 +349,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// 0 all done, 1 nothing usable, 3 some inputs failed.
+fn batch_exit_code(ok: usize, failed: usize) -> i32 {
+    match (ok, failed) {
+        (_, 0) => exit_code::OK,
+        (0, _) => exit_code::FAILURE,
+        _ => exit_code::PARTIAL,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // translate
 
@@ -437,11 +449,7 @@ fn translate(a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Ca
         std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
     }
     let (ok, failed) = if a.lines { translate_lines(a, g, store, catalog, &sources)? } else { translate_documents(a, g, store, catalog, sources)? };
-    Ok(match (ok, failed) {
-        (_, 0) => exit_code::OK,
-        (0, _) => exit_code::FAILURE,
-        _ => exit_code::PARTIAL,
-    })
+    Ok(batch_exit_code(ok, failed))
 }
 
 fn emit(a: &TranslateArgs, stem: &str, rendered: &str) -> anyhow::Result<()> {
@@ -632,11 +640,7 @@ fn detect(a: &DetectArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    Ok(match (ok, failed) {
-        (_, 0) => exit_code::OK,
-        (0, _) => exit_code::FAILURE,
-        _ => exit_code::PARTIAL,
-    })
+    Ok(batch_exit_code(ok, failed))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -722,9 +726,9 @@ fn summarize(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Ca
     }
     let prepared = crate::pipeline::prepare_articles(
         &sources,
-        &crate::pipeline::PrepareOptions { from: lang_code(a.from).map(String::from), direct: a.summarizer.direct, max_input_bytes: crate::input::DEFAULT_MAX_BYTES },
+        &crate::pipeline::PrepareOptions { from: lang_code(a.translation.from).map(String::from), direct: a.summarizer.direct, max_input_bytes: crate::input::DEFAULT_MAX_BYTES },
         &|lang: &str| -> crate::Result<MarianTranslator> {
-            let spec = translator_spec_for(a.model.as_deref(), lang, catalog).map_err(|e| Error::Usage(format!("{e:#}")))?;
+            let spec = translator_spec_for(a.translation.model.as_deref(), lang, catalog).map_err(|e| Error::Usage(format!("{e:#}")))?;
             let targs = TranslateArgs::for_pipeline();
             load_translator(&spec, &targs, g, store)
         },
@@ -771,11 +775,7 @@ fn summarize(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Ca
             }
         }
     }
-    Ok(match (ok, failed) {
-        (_, 0) => exit_code::OK,
-        (0, _) => exit_code::FAILURE,
-        _ => exit_code::PARTIAL,
-    })
+    Ok(batch_exit_code(ok, failed))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -817,11 +817,11 @@ fn brief(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -
     }
     let mut targs = TranslateArgs::for_pipeline();
     targs.beams = a.beams;
-    let model = a.model.clone();
+    let model = a.translation.model.clone();
     let beams = a.beams;
     let opts = crate::runner::BriefOptions {
         out: a.out.clone(),
-        from: lang_code(a.from).map(String::from),
+        from: lang_code(a.translation.from).map(String::from),
         direct: a.summarizer.direct,
         max_words: a.summarizer.max_words,
         shard: a.shard,
@@ -837,7 +837,7 @@ fn brief(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -
         quiet: g.quiet,
     };
     let loader = |lang: &str| -> crate::Result<MarianTranslator> {
-        let spec = translator_spec_for(a.model.as_deref(), lang, catalog).map_err(|e| Error::Usage(format!("{e:#}")))?;
+        let spec = translator_spec_for(a.translation.model.as_deref(), lang, catalog).map_err(|e| Error::Usage(format!("{e:#}")))?;
         load_translator(&spec, &targs, g, store)
     };
     let mut report = crate::runner::run_brief(&sources, &opts, &loader, &mut summarizer)?;
