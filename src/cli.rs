@@ -14,6 +14,8 @@ use crate::tokenizer::MarianTokenizer;
 use crate::document::{DocumentOptions, DocumentTranslator, TranslatorPool};
 use crate::models::llm::{GgufLlm, SamplingParams};
 use crate::summarize::{ExtractiveSummarizer, LlmSummarizer, PromptTemplate, Summarizer};
+use crate::bart_summarizer::{BartOptions, BartSummarizer};
+use crate::models::transformer::Quantize;
 use crate::input::{collect_sources, Source};
 use crate::runner::write_atomic;
 use crate::translate::{MarianTranslator, Translation, TranslatorOptions};
@@ -97,6 +99,34 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// A Marian model folder over a file of sentences (one per line), batched as `translate` batches them:
+    /// generated tokens/s, sentences/s and peak RSS as one JSON line; `--out` writes each sentence's
+    /// generated ids (JSON lines) for parity checks. Used by scripts/bench_compare.py.
+    Translate {
+        /// Model folder (hub layout).
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// Sentences, one per line.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        beams: usize,
+        /// Decoder length limit, start token included (as `generate(max_length=...)`).
+        #[arg(long, default_value_t = 256)]
+        max_length: usize,
+        /// Sentences per batch at most.
+        #[arg(long, default_value_t = 32)]
+        max_batch: usize,
+        /// Quantize the linear layers (`q8_0`) or keep f32 (`none`).
+        #[arg(long, value_enum, default_value_t = Quantize::None)]
+        quantize: Quantize,
+        /// Write generated ids, one JSON array per line, in input order.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Cap each batch's generated tokens at RATIO × its longest source (token count, `</s>` included).
+        #[arg(long, value_name = "RATIO")]
+        length_cap: Option<f32>,
+    },
     /// A GGUF LLM: prompt processing and generation rates on a seed article.
     Llm {
         #[arg(long, value_name = "FILE")]
@@ -106,6 +136,9 @@ pub enum BenchCommand {
         prompt: PathBuf,
         #[arg(long, default_value_t = 64)]
         gen: usize,
+        /// Print one JSON line instead of a Markdown row.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -168,12 +201,17 @@ pub struct TranslateArgs {
     /// Refuse inputs larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = crate::input::DEFAULT_MAX_BYTES)]
     pub max_input_bytes: u64,
+    /// Quantize the translator's linear layers after loading (`q8_0`: 4× smaller weights). With candle
+    /// 0.11's CPU kernels it is slower than f32 for batched translation; see the README's benchmark.
+    #[arg(long, value_enum, default_value_t = Quantize::None)]
+    pub quantize: Quantize,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct SummarizerArgs {
-    /// Summarizer: a .gguf file, a catalogue name (qwen2.5-1.5b-instruct), or `extractive` (TextRank,
-    /// no model) [default: the catalogue's summarizer; extractive, with a notice, when it is unavailable].
+    /// Summarizer: a .gguf file (instruct LLM), a catalogue name (qwen2.5-1.5b-instruct, distilbart-cnn-12-6,
+    /// bart-large-cnn), a BART model folder or hub repo, or `extractive` (TextRank, no model)
+    /// [default: the catalogue's first summarizer; extractive, with a notice, when it is unavailable].
     #[arg(long, value_name = "SPEC")]
     pub summarizer: Option<String>,
     /// Length of each summary in words.
@@ -208,6 +246,9 @@ pub struct PipelineTranslationArgs {
     /// Source language of all articles; `auto` detects each.
     #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
     pub from: SourceLang,
+    /// Quantize the translator's linear layers (`q8_0`), as `translate --quantize`.
+    #[arg(long, value_enum, default_value_t = Quantize::None)]
+    pub quantize: Quantize,
 }
 
 #[derive(Debug, Args)]
@@ -378,6 +419,7 @@ impl TranslateArgs {
             segment_tokens: 200,
             pack: false,
             max_input_bytes: crate::input::DEFAULT_MAX_BYTES,
+            quantize: Quantize::None,
         }
     }
 }
@@ -421,6 +463,7 @@ fn load_translator(spec: &ModelSpec, a: &TranslateArgs, g: &GlobalArgs, store: &
         max_length: a.max_length.or(defaults.max_length),
         max_new_tokens: a.max_new_tokens.or(defaults.max_new_tokens),
         dtype: crate::device::default_dtype(&device),
+        quantize: a.quantize,
         ..Default::default()
     };
     MarianTranslator::load(&resolved.path, &device, options)
@@ -651,6 +694,8 @@ fn detect(a: &DetectArgs) -> anyhow::Result<i32> {
 pub(crate) enum SummarizerChoice {
     Extractive { notice: Option<String> },
     Gguf(PathBuf),
+    /// A BART model folder (hub layout).
+    Seq2Seq(PathBuf),
 }
 
 pub(crate) fn choose_summarizer(a: &SummarizerArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<SummarizerChoice> {
@@ -658,6 +703,11 @@ pub(crate) fn choose_summarizer(a: &SummarizerArgs, store: &ModelStore, catalog:
         Some("extractive") => Ok(SummarizerChoice::Extractive { notice: None }),
         Some(s) => match ModelSpec::parse(s, catalog)? {
             ModelSpec::Gguf(p) => Ok(SummarizerChoice::Gguf(p)),
+            ModelSpec::Catalog(e) if e.task == Task::Summarization && e.architecture == "bart" => {
+                Ok(SummarizerChoice::Seq2Seq(store.resolve(&ModelSpec::Catalog(e.clone()), &FileSet::of_entry(&e))?.path))
+            }
+            ModelSpec::LocalDir(d) => Ok(SummarizerChoice::Seq2Seq(d)),
+            spec @ ModelSpec::Hub { .. } => Ok(SummarizerChoice::Seq2Seq(store.resolve(&spec, &FileSet::bart())?.path)),
             ModelSpec::Catalog(e) if e.task == Task::Summarization => {
                 let r = store.resolve(&ModelSpec::Catalog(e.clone()), &FileSet::of_entry(&e))?;
                 Ok(SummarizerChoice::Gguf(r.path.join(&e.required_files[0])))
@@ -686,6 +736,11 @@ impl SummarizerChoice {
                 let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
                 format!("gguf:{}:{size}|ctx={}|t={:?}|p={:?}|seed={}|prompt={prompt}", p.display(), a.context, a.temperature, a.top_p, a.seed)
             }
+            SummarizerChoice::Seq2Seq(dir) => {
+                let size = crate::weights::find_weights(dir).and_then(|w| std::fs::metadata(w).ok()).map(|m| m.len()).unwrap_or(0);
+                let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+                format!("bart:{}:{size}", canonical.display())
+            }
         }
     }
 
@@ -712,6 +767,13 @@ impl SummarizerChoice {
                 }
                 Ok(Box::new(s))
             }
+            SummarizerChoice::Seq2Seq(dir) => {
+                if a.direct {
+                    return Err(crate::Error::Usage("--direct needs a multilingual instruct LLM (.gguf); BART summarizes English only".into()));
+                }
+                let device = select_device(g.device)?;
+                Ok(Box::new(BartSummarizer::load(dir, &device, BartOptions::default())?))
+            }
         }
     }
 }
@@ -729,7 +791,7 @@ fn summarize(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Ca
         &crate::pipeline::PrepareOptions { from: lang_code(a.translation.from).map(String::from), direct: a.summarizer.direct, max_input_bytes: crate::input::DEFAULT_MAX_BYTES },
         &|lang: &str| -> crate::Result<MarianTranslator> {
             let spec = translator_spec_for(a.translation.model.as_deref(), lang, catalog).map_err(|e| Error::Usage(format!("{e:#}")))?;
-            let targs = TranslateArgs::for_pipeline();
+            let targs = TranslateArgs { quantize: a.translation.quantize, ..TranslateArgs::for_pipeline() };
             load_translator(&spec, &targs, g, store)
         },
     );
@@ -817,6 +879,8 @@ fn brief(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -
     }
     let mut targs = TranslateArgs::for_pipeline();
     targs.beams = a.beams;
+    targs.quantize = a.translation.quantize;
+    let quantize = a.translation.quantize;
     let model = a.translation.model.clone();
     let beams = a.beams;
     let opts = crate::runner::BriefOptions {
@@ -831,7 +895,9 @@ fn brief(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -
                 Some(m) => ModelSpec::parse(m, &Catalog::builtin()).map(|s| translator_identity(&s)).unwrap_or_else(|_| m.clone()),
                 None => Catalog::builtin().translator_for(lang).map(|e| format!("{}@{}", e.repo, e.revision)).unwrap_or_default(),
             };
-            format!("{spec}|beams={beams:?}|segment_tokens=200")
+            // f32 keeps the key it always had, so existing translations stay valid
+            let q = if quantize == Quantize::None { String::new() } else { format!("|quantize={quantize:?}") };
+            format!("{spec}|beams={beams:?}|segment_tokens=200{q}")
         }),
         summarizer_id: choice.id(&a.summarizer),
         quiet: g.quiet,
@@ -897,11 +963,44 @@ fn bench(cmd: BenchCommand, g: &GlobalArgs) -> anyhow::Result<i32> {
             let cfg: crate::models::marian::Config = serde_json::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
             println!("{}", crate::bench::bench_marian(&cfg, &text, batch, src_len, steps, beams, repeat, &device)?);
         }
-        BenchCommand::Llm { gguf, prompt, gen } => {
+        BenchCommand::Translate { model, input, beams, max_length, max_batch, quantize, out, length_cap } => {
+            let text = std::fs::read_to_string(&input).with_context(|| format!("reading {}", input.display()))?;
+            let sentences: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let opts = TranslatorOptions { num_beams: Some(beams), max_length: Some(max_length), max_batch, batch_tokens: usize::MAX / 2, quantize, ..Default::default() };
+            let t0 = std::time::Instant::now();
+            let tr = MarianTranslator::load(&model, &device, opts)?;
+            let load_s = t0.elapsed().as_secs_f64();
+            let t1 = std::time::Instant::now();
+            let overrides = crate::translate::CallOverrides { length_cap: length_cap.map(|r| (r, 0)), ..Default::default() };
+            let res = tr.translate_with(&sentences, &overrides)?;
+            let secs = t1.elapsed().as_secs_f64();
+            let generated: usize = res.iter().map(|r| r.tokens.len()).sum();
+            if let Some(path) = out {
+                let lines: String = res.iter().map(|r| serde_json::to_string(&r.tokens).map(|l| l + "\n")).collect::<Result<_, _>>()?;
+                write_atomic(&path, lines.as_bytes())?;
+            }
+            let report = serde_json::json!({
+                "engine": "vertolk", "quantize": format!("{quantize:?}").to_lowercase(), "beams": beams,
+                "sentences": sentences.len(), "generated_tokens": generated, "seconds": secs, "load_seconds": load_s,
+                "tokens_per_s": generated as f64 / secs, "sentences_per_s": sentences.len() as f64 / secs,
+                "peak_rss_mb": crate::bench::peak_rss_mb(),
+            });
+            println!("{report}");
+        }
+        BenchCommand::Llm { gguf, prompt, gen, json } => {
             let text = std::fs::read_to_string(&prompt).with_context(|| format!("reading {}", prompt.display()))?;
             let mut m = GgufLlm::load(&gguf, &device)?;
             let params = SamplingParams { max_new_tokens: gen, ..Default::default() };
             let r = m.chat("You are a helpful assistant.", &format!("Summarize this article:\n\n{text}"), &params)?;
+            if json {
+                let report = serde_json::json!({
+                    "prompt_tokens": r.prompt_tokens, "prompt_tok_s": r.prompt_tokens as f64 / r.prompt_seconds.max(1e-9),
+                    "generated": r.generated_tokens, "gen_tok_s": r.generated_tokens as f64 / r.generation_seconds.max(1e-9),
+                    "peak_rss_mb": crate::bench::peak_rss_mb(),
+                });
+                println!("{report}");
+                return Ok(exit_code::OK);
+            }
             println!(
                 "| {} | prompt {} tok: {:.1} tok/s | generated {} tok: {:.1} tok/s | {} |",
                 m.name,

@@ -4,7 +4,7 @@
 //! Semantics kept from `transformers`, on purpose and in detail:
 //! - `max_length` counts the decoder start token; `max_new_tokens` overrides it as `1 + max_new_tokens`;
 //! - logits processors in HF's order: repetition penalty, no-repeat n-gram, bad words, min length,
-//!   forced EOS at `max_length - 1`; greedy applies them to raw logits, beam search to log-softmax scores;
+//!   forced BOS at the first step (BART), forced EOS at `max_length - 1`; greedy applies them to raw logits, beam search to log-softmax scores;
 //! - beam search keeps `2 × num_beams` candidates per step, finishes hypotheses only from the top
 //!   `num_beams` ranks, scores finished ones as `sum_logprobs / generated_len ** length_penalty`, and stops
 //!   by HF's `early_stopping` rules (`true`, `false` = the heuristic, `"never"`), with the same f32
@@ -33,15 +33,6 @@ pub trait DecoderCache {
     fn select_rows(&mut self, idx: &Tensor) -> Result<()>;
     /// Reorder the self-attention cache only (beam reordering within each sentence).
     fn reorder_beams(&mut self, idx: &Tensor) -> Result<()>;
-}
-
-impl DecoderCache for crate::models::marian::DecoderState {
-    fn select_rows(&mut self, idx: &Tensor) -> Result<()> {
-        crate::models::marian::DecoderState::select_rows(self, idx)
-    }
-    fn reorder_beams(&mut self, idx: &Tensor) -> Result<()> {
-        self.reorder_self_cache(idx)
-    }
 }
 
 impl EncoderDecoder for crate::models::marian::MarianMTModel {
@@ -98,6 +89,8 @@ pub struct GenerationConfig {
     pub early_stopping: EarlyStopping,
     pub bad_words_ids: Vec<Vec<u32>>,
     pub forced_eos_token_id: Option<u32>,
+    /// Token forced as the first generated one (BART: `<s>` after the `</s>` decoder start).
+    pub forced_bos_token_id: Option<u32>,
     pub decoder_start_token_id: u32,
     pub eos_token_ids: Vec<u32>,
     pub pad_token_id: u32,
@@ -116,6 +109,7 @@ struct RawGeneration {
     bad_words_ids: Option<Vec<Vec<u32>>>,
     #[serde(default, deserialize_with = "some_or_null")]
     forced_eos_token_id: Option<Option<u32>>,
+    forced_bos_token_id: Option<u32>,
     decoder_start_token_id: Option<u32>,
     eos_token_id: Option<OneOrMany>,
     pad_token_id: Option<u32>,
@@ -167,6 +161,7 @@ impl GenerationConfig {
             early_stopping: raw.early_stopping.unwrap_or(EarlyStopping::False),
             bad_words_ids: raw.bad_words_ids.unwrap_or_default(),
             forced_eos_token_id,
+            forced_bos_token_id: raw.forced_bos_token_id,
             decoder_start_token_id,
             eos_token_ids,
             pad_token_id,
@@ -253,6 +248,14 @@ impl Processors<'_> {
                 }
             }
         }
+        if let Some(bos) = cfg.forced_bos_token_id {
+            if cur_len == 1 {
+                scores.iter_mut().for_each(|s| *s = f32::NEG_INFINITY);
+                if let Some(s) = scores.get_mut(bos as usize) {
+                    *s = 0.0;
+                }
+            }
+        }
         if let Some(eos) = cfg.forced_eos_token_id {
             if cur_len == self.max_length - 1 {
                 scores.iter_mut().for_each(|s| *s = f32::NEG_INFINITY);
@@ -287,6 +290,24 @@ fn top_k(values: &[f32], k: usize) -> Vec<usize> {
     }
     idx.sort_by(cmp);
     idx
+}
+
+/// [`top_k`] in one pass with a small sorted buffer: for k ≪ len (beam candidates over a vocabulary).
+fn top_k_scan(values: &[f32], k: usize) -> Vec<usize> {
+    let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return Vec::new();
+    }
+    for (i, &v) in values.iter().enumerate() {
+        // equal values keep the earlier (lower) index ahead, as top_k's order does
+        if best.len() == k && v <= best[k - 1].0 {
+            continue;
+        }
+        let pos = best.iter().position(|&(b, _)| v > b).unwrap_or(best.len());
+        best.insert(pos, (v, i));
+        best.truncate(k);
+    }
+    best.into_iter().map(|(_, i)| i).collect()
 }
 
 fn u32_tensor(v: &[u32], device: &Device) -> Result<Tensor> {
@@ -336,10 +357,14 @@ fn greedy<M: EncoderDecoder>(model: &M, enc: &Tensor, mask: &Tensor, batch: usiz
     while !active.is_empty() && cur_len < max_length {
         let last: Vec<u32> = active.iter().map(|&i| *seqs[i].last().unwrap_or(&cfg.decoder_start_token_id)).collect();
         let tokens = Tensor::from_vec(last, (active.len(), 1), &device)?;
-        let logits = model.step(&tokens, &mut state)?.to_vec2::<f32>()?;
+        let logits_t = model.step(&tokens, &mut state)?;
+        let vocab = logits_t.dim(1)?;
+        let logits = logits_t.flatten_all()?.to_vec1::<f32>()?;
+        let mut scores: Vec<f32> = Vec::with_capacity(vocab);
         let mut keep = Vec::with_capacity(active.len());
         for (row, &i) in active.iter().enumerate() {
-            let mut scores = logits[row].clone();
+            scores.clear();
+            scores.extend_from_slice(&logits[row * vocab..(row + 1) * vocab]);
             procs.apply(&seqs[i], &mut scores);
             // argmax, first index on ties (torch.argmax)
             let mut best = 0;
@@ -414,23 +439,34 @@ fn beam_search<M: EncoderDecoder>(model: &M, enc: &Tensor, mask: &Tensor, batch:
             .flat_map(|&b| items[b].running.iter().map(|s| *s.last().unwrap_or(&cfg.decoder_start_token_id)))
             .collect();
         let tokens = Tensor::from_vec(last, (active.len() * nb, 1), &device)?;
-        let logits = model.step(&tokens, &mut state)?.to_vec2::<f32>()?;
-        let vocab = logits.first().map(Vec::len).unwrap_or(0);
+        let logits_t = model.step(&tokens, &mut state)?;
+        let vocab = logits_t.dim(1)?;
+        // one flat copy of the logits (not a Vec per row)
+        let logits = logits_t.flatten_all()?.to_vec1::<f32>()?;
+        let mut rows_buf: Vec<f32> = Vec::with_capacity(vocab);
         let mut reorder: Vec<u32> = Vec::with_capacity(active.len() * nb);
         let mut all_hit = true;
         for (slot, &b) in active.iter().enumerate() {
             let item = &mut items[b];
-            // accumulated log-probs over num_beams × vocab
-            let mut acc = Vec::with_capacity(nb * vocab);
+            // HF takes the top 2×num_beams of the accumulated log-probs over num_beams × vocab. Each of
+            // those is among the top 2×num_beams of its own beam's row under the same order (value, then
+            // flat index), so a one-pass selection per row and a merge of the few survivors give the same
+            // candidates without materialising and sorting num_beams × vocab values.
+            let mut pool: Vec<(f32, usize)> = Vec::with_capacity(nb * keep_k);
             for j in 0..nb {
-                let mut row = logits[slot * nb + j].clone();
-                log_softmax_in_place(&mut row);
-                procs.apply(&item.running[j], &mut row);
+                let row = &mut rows_buf;
+                row.clear();
+                let r = slot * nb + j;
+                row.extend_from_slice(&logits[r * vocab..(r + 1) * vocab]);
+                log_softmax_in_place(row);
+                procs.apply(&item.running[j], row);
                 let base = item.running_scores[j];
-                acc.extend(row.iter().map(|&x| x + base));
+                row.iter_mut().for_each(|x| *x += base);
+                pool.extend(top_k_scan(row, keep_k).into_iter().map(|t| (row[t], j * vocab + t)));
             }
-            let top = top_k(&acc, keep_k);
-            let cand: Vec<(usize, u32, f32)> = top.iter().map(|&ix| (ix / vocab, (ix % vocab) as u32, acc[ix])).collect();
+            pool.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
+            pool.truncate(keep_k);
+            let cand: Vec<(usize, u32, f32)> = pool.iter().map(|&(v, ix)| (ix / vocab, (ix % vocab) as u32, v)).collect();
             let hits: Vec<bool> = cand
                 .iter()
                 .map(|&(_, tok, _)| cfg.eos_token_ids.contains(&tok) || cur_len + 1 >= max_length)
@@ -543,6 +579,16 @@ mod tests {
         let v = [1.0, 3.0, 3.0, -1.0, 2.0];
         assert_eq!(top_k(&v, 3), vec![1, 2, 4]);
         assert_eq!(top_k(&v, 10), vec![1, 2, 4, 0, 3]);
+    }
+
+    #[test]
+    fn top_k_scan_equals_top_k() {
+        let v = [1.0, 3.0, 3.0, -1.0, 2.0, f32::NEG_INFINITY, 3.0, f32::NEG_INFINITY];
+        for k in 0..=v.len() {
+            assert_eq!(top_k_scan(&v, k), top_k(&v, k), "k={k}");
+        }
+        let w: Vec<f32> = (0..500).map(|i| ((i * 7919) % 97) as f32 / 7.0).collect();
+        assert_eq!(top_k_scan(&w, 8), top_k(&w, 8));
     }
 
     #[test]

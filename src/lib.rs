@@ -3,6 +3,7 @@
 //! Data flows one way: input → segment → translate → summarize → brief → write. This crate holds the
 //! library that does the work; `main.rs` only drives [`cli`].
 pub mod bench;
+pub mod bart_summarizer;
 pub mod brief;
 pub mod catalog;
 pub mod cli;

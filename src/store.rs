@@ -45,6 +45,17 @@ impl FileSet {
         }
     }
 
+    /// What a BART summarizer needs: the tokenizer comes as tokenizer.json or vocab.json + merges.txt.
+    pub fn bart() -> Self {
+        Self {
+            required: ["config.json"].map(String::from).to_vec(),
+            weights: crate::weights::WEIGHT_FILES.map(String::from).to_vec(),
+            optional: ["generation_config.json", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+
     pub fn of_entry(e: &CatalogEntry) -> Self {
         Self { required: e.required_files.clone(), weights: e.weight_files.clone(), optional: e.optional_files.clone() }
     }

@@ -59,7 +59,7 @@ pub struct Article {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub text: String,
-    /// "llm", "llm-map-reduce" or "extractive".
+    /// "llm", "llm-map-reduce", "seq2seq", "seq2seq-map-reduce" or "extractive".
     pub method: String,
     pub summarizer: String,
     /// Chunks summarized in the map step (1 when the article fit the context).

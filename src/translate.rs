@@ -25,11 +25,13 @@ pub struct TranslatorOptions {
     /// Sentences per batch at most.
     pub max_batch: usize,
     pub dtype: DType,
+    /// Quantize the linear layers after loading (CPU only).
+    pub quantize: crate::models::transformer::Quantize,
 }
 
 impl Default for TranslatorOptions {
     fn default() -> Self {
-        Self { num_beams: None, max_length: None, max_new_tokens: None, batch_tokens: 2048, max_batch: 32, dtype: DType::F32 }
+        Self { num_beams: None, max_length: None, max_new_tokens: None, batch_tokens: 2048, max_batch: 32, dtype: DType::F32, quantize: Default::default() }
     }
 }
 
@@ -103,12 +105,13 @@ impl MarianTranslator {
             dir.display(),
             weights::WEIGHT_FILES.join(", ")
         )))?;
-        let tensors = weights::normalize_marian_names(weights::load_tensors(&weights_path, options.dtype, device)?);
+        let tensors = weights::normalize_seq2seq_names(weights::load_tensors(&weights_path, options.dtype, device)?);
         let vb = VarBuilder::from_tensors(tensors, options.dtype, device);
-        let model = MarianMTModel::load(vb, &config).map_err(|e| Error::InvalidModelFile {
+        let mut model = MarianMTModel::load(vb, &config).map_err(|e| Error::InvalidModelFile {
             path: weights_path.clone(),
             reason: format!("does not fit config.json: {e}"),
         })?;
+        model.quantize(options.quantize)?;
         tracing::debug!(dir = %dir.display(), ?generation, "loaded Marian model");
         Ok(Self { model, tokenizer, generation, options, dir: dir.to_path_buf() })
     }

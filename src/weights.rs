@@ -177,7 +177,7 @@ fn short(o: &Object) -> String {
 }
 
 /// Normalise checkpoint names to HF's current layout: some old checkpoints lack the `model.` prefix.
-pub fn normalize_marian_names(mut t: HashMap<String, Tensor>) -> HashMap<String, Tensor> {
+pub fn normalize_seq2seq_names(mut t: HashMap<String, Tensor>) -> HashMap<String, Tensor> {
     let has_prefix = t.keys().any(|k| k.starts_with("model."));
     if !has_prefix {
         t = t

@@ -119,3 +119,21 @@ fn detect_names_the_seed_languages() {
     let langs: Vec<String> = String::from_utf8(o.stdout).unwrap().lines().map(|l| l.split('\t').nth(1).unwrap().to_string()).collect();
     assert_eq!(langs, vec!["de", "de", "nl", "de", "en"]);
 }
+
+#[test]
+fn summarize_with_a_bart_folder_goes_map_reduce_over_a_long_article() {
+    // seed 004 is ~1,000 tokens; the tiny BART reads 128 positions
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/004_cfe423b33326e34a.txt");
+    let bart = common::fixtures().join("tiny-bart");
+    let out = run(&["summarize", "--format", "json", "--summarizer", &bart.display().to_string(), &seed.display().to_string()], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let s = if v.is_array() { &v[0]["summary"] } else { &v["summary"] };
+    assert_eq!(s["method"], "seq2seq-map-reduce", "{v}");
+    assert!(s["chunks"].as_u64().unwrap() >= 5, "{v}");
+    assert!(s["summarizer"].as_str().unwrap().contains("BART"), "{v}");
+    assert!(!s["text"].as_str().unwrap().trim().is_empty(), "{v}");
+    // BART reads English only: --direct is refused with a usage error
+    let out = run(&["summarize", "--direct", "--summarizer", &bart.display().to_string(), &seed.display().to_string()], "");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -5,32 +5,10 @@
 //! Reference: `transformers/models/marian/modeling_marian.py` (post-LayerNorm transformer, static
 //! sinusoidal positions with the cosine half second, `embed_scale = sqrt(d_model)`, `final_logits_bias`).
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
-use candle_nn::{layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, Linear, VarBuilder};
 
-/// Activation named by `activation_function` in `config.json`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    Swish,
-    Silu,
-    Relu,
-    /// exact (erf) GELU, HF's "gelu"
-    Gelu,
-    /// tanh approximation, HF's "gelu_new"
-    #[serde(rename = "gelu_new")]
-    GeluNew,
-}
-
-impl Activation {
-    fn apply(&self, xs: &Tensor) -> Result<Tensor> {
-        match self {
-            Activation::Swish | Activation::Silu => candle_nn::ops::silu(xs),
-            Activation::Relu => xs.relu(),
-            Activation::Gelu => xs.gelu_erf(),
-            Activation::GeluNew => xs.gelu(),
-        }
-    }
-}
+pub use super::transformer::{padding_bias, Activation, DecoderState};
+use super::transformer::{DecoderStack, EncoderStack, Proj, Quantize, StackDims};
 
 fn default_true() -> bool {
     true
@@ -117,191 +95,15 @@ pub fn sinusoidal_positions(n_pos: usize, dim: usize, dtype: DType, device: &Dev
     Tensor::from_vec(out, (n_pos, dim), device)?.to_dtype(dtype)
 }
 
-/// Large negative bias for masked attention positions, finite in every float dtype.
-fn mask_value(dtype: DType) -> f64 {
-    match dtype {
-        DType::F16 => 65504.0,
-        DType::BF16 => 3.38e38,
-        _ => f32::MAX as f64,
-    }
-}
-
-/// `(b, s)` mask of 1 (token) / 0 (padding) -> additive bias `(b, 1, 1, s)`.
-pub fn padding_bias(mask: &Tensor, dtype: DType) -> Result<Tensor> {
-    let (b, s) = mask.dims2()?;
-    let m = mask.to_dtype(DType::F32)?;
-    let bias = ((m - 1.0)? * mask_value(dtype))?;
-    bias.reshape((b, 1, 1, s))?.to_dtype(dtype)
-}
-
-fn causal_bias(t: usize, past: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-    let neg = -(mask_value(dtype) as f32);
-    let v: Vec<f32> =
-        (0..t).flat_map(|i| (0..past + t).map(move |j| if j > past + i { neg } else { 0.0 })).collect();
-    Tensor::from_vec(v, (1, 1, t, past + t), device)?.to_dtype(dtype)
-}
-
-#[derive(Debug, Clone)]
-struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    out_proj: Linear,
-    num_heads: usize,
-    head_dim: usize,
-    scaling: f64,
-}
-
-impl Attention {
-    fn load(vb: VarBuilder, d_model: usize, num_heads: usize) -> Result<Self> {
-        let head_dim = d_model / num_heads;
-        Ok(Self {
-            q_proj: linear(d_model, d_model, vb.pp("q_proj"))?,
-            k_proj: linear(d_model, d_model, vb.pp("k_proj"))?,
-            v_proj: linear(d_model, d_model, vb.pp("v_proj"))?,
-            out_proj: linear(d_model, d_model, vb.pp("out_proj"))?,
-            num_heads,
-            head_dim,
-            scaling: (head_dim as f64).powf(-0.5),
-        })
-    }
-
-    /// `(b, t, d_model)` -> `(b, heads, t, head_dim)`, contiguous.
-    fn split_heads(&self, xs: &Tensor) -> Result<Tensor> {
-        let (b, t, _) = xs.dims3()?;
-        xs.reshape((b, t, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()
-    }
-
-    fn project_kv(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
-        Ok((self.split_heads(&self.k_proj.forward(xs)?)?, self.split_heads(&self.v_proj.forward(xs)?)?))
-    }
-
-    fn attend(&self, xs: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-        let (b, t, d) = xs.dims3()?;
-        let q = self.split_heads(&self.q_proj.forward(xs)?)?;
-        let mut scores = (q.matmul(&k.t()?)? * self.scaling)?;
-        if let Some(bias) = bias {
-            scores = scores.broadcast_add(bias)?;
-        }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs.matmul(v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        self.out_proj.forward(&out)
-    }
-}
-
-#[derive(Debug, Clone)]
-struct FeedForward {
-    fc1: Linear,
-    fc2: Linear,
-    act: Activation,
-}
-
-impl FeedForward {
-    fn load(vb: &VarBuilder, d_model: usize, ffn: usize, act: Activation) -> Result<Self> {
-        Ok(Self { fc1: linear(d_model, ffn, vb.pp("fc1"))?, fc2: linear(ffn, d_model, vb.pp("fc2"))?, act })
-    }
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.act.apply(&self.fc1.forward(xs)?)?)
-    }
-}
-
-#[derive(Debug, Clone)]
-struct EncoderLayer {
-    self_attn: Attention,
-    self_attn_layer_norm: LayerNorm,
-    ffn: FeedForward,
-    final_layer_norm: LayerNorm,
-}
-
-impl EncoderLayer {
-    fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
-        Ok(Self {
-            self_attn: Attention::load(vb.pp("self_attn"), cfg.d_model, cfg.encoder_attention_heads)?,
-            self_attn_layer_norm: layer_norm(cfg.d_model, 1e-5, vb.pp("self_attn_layer_norm"))?,
-            ffn: FeedForward::load(&vb, cfg.d_model, cfg.encoder_ffn_dim, cfg.activation_function)?,
-            final_layer_norm: layer_norm(cfg.d_model, 1e-5, vb.pp("final_layer_norm"))?,
-        })
-    }
-
-    fn forward(&self, xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
-        let (k, v) = self.self_attn.project_kv(xs)?;
-        let h = (xs + self.self_attn.attend(xs, &k, &v, Some(bias))?)?;
-        let h = self.self_attn_layer_norm.forward(&h)?;
-        let h2 = (&h + self.ffn.forward(&h)?)?;
-        self.final_layer_norm.forward(&h2)
-    }
-}
-
-#[derive(Debug, Clone)]
-struct DecoderLayer {
-    self_attn: Attention,
-    self_attn_layer_norm: LayerNorm,
-    encoder_attn: Attention,
-    encoder_attn_layer_norm: LayerNorm,
-    ffn: FeedForward,
-    final_layer_norm: LayerNorm,
-}
-
-impl DecoderLayer {
-    fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
-        Ok(Self {
-            self_attn: Attention::load(vb.pp("self_attn"), cfg.d_model, cfg.decoder_attention_heads)?,
-            self_attn_layer_norm: layer_norm(cfg.d_model, 1e-5, vb.pp("self_attn_layer_norm"))?,
-            encoder_attn: Attention::load(vb.pp("encoder_attn"), cfg.d_model, cfg.decoder_attention_heads)?,
-            encoder_attn_layer_norm: layer_norm(cfg.d_model, 1e-5, vb.pp("encoder_attn_layer_norm"))?,
-            ffn: FeedForward::load(&vb, cfg.d_model, cfg.decoder_ffn_dim, cfg.activation_function)?,
-            final_layer_norm: layer_norm(cfg.d_model, 1e-5, vb.pp("final_layer_norm"))?,
-        })
-    }
-}
-
-/// Per-layer decoder state for one batch of hypotheses (rows = batch × beams).
-#[derive(Debug, Clone)]
-pub struct DecoderState {
-    self_kv: Vec<Option<(Tensor, Tensor)>>,
-    cross_kv: Vec<(Tensor, Tensor)>,
-    cross_bias: Tensor,
-    /// Tokens already fed to the decoder (the position of the next one).
-    pub position: usize,
-}
-
-impl DecoderState {
-    pub fn rows(&self) -> Result<usize> {
-        self.cross_bias.dim(0)
-    }
-
-    /// Keep/reorder rows: `idx` are row indices into the current state. Used by beam search (reorder the
-    /// self-attention cache by parent beam) and to drop finished sentences from the batch.
-    pub fn select_rows(&mut self, idx: &Tensor) -> Result<()> {
-        for kv in self.self_kv.iter_mut().flatten() {
-            *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
-        }
-        for kv in self.cross_kv.iter_mut() {
-            *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
-        }
-        self.cross_bias = self.cross_bias.index_select(idx, 0)?;
-        Ok(())
-    }
-
-    /// Reorder only the self-attention cache. Cross-attention K/V are identical for all beams of one
-    /// sentence, so a reorder within each sentence's beams leaves them untouched.
-    pub fn reorder_self_cache(&mut self, idx: &Tensor) -> Result<()> {
-        for kv in self.self_kv.iter_mut().flatten() {
-            *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
-        }
-        Ok(())
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct MarianMTModel {
     encoder_embed: Embedding,
     decoder_embed: Embedding,
     positions: Tensor,
     embed_scale: f64,
-    encoder_layers: Vec<EncoderLayer>,
-    decoder_layers: Vec<DecoderLayer>,
-    lm_head: Linear,
+    encoder: EncoderStack,
+    decoder: DecoderStack,
+    lm_head: Proj,
     final_logits_bias: Tensor,
     dtype: DType,
     device: Device,
@@ -309,6 +111,13 @@ pub struct MarianMTModel {
 }
 
 impl MarianMTModel {
+    /// Quantize every linear layer and the output projection (the embeddings stay as loaded).
+    pub fn quantize(&mut self, q: Quantize) -> Result<()> {
+        self.encoder.quantize(q)?;
+        self.decoder.quantize(q)?;
+        self.lm_head.quantize(q)
+    }
+
     /// `vb` is rooted at the checkpoint's top level (`model.*`, `lm_head.weight`, `final_logits_bias`).
     pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
         cfg.validate().map_err(candle_core::Error::msg)?;
@@ -329,26 +138,33 @@ impl MarianMTModel {
         } else {
             decoder_weight
         };
-        let lm_head = Linear::new(lm_weight, None);
+        let lm_head = Proj::Dense(Linear::new(lm_weight, None));
         let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
             vb.get((1, cfg.target_vocab_size()), "final_logits_bias")?
         } else {
             Tensor::zeros((1, cfg.target_vocab_size()), vb.dtype(), vb.device())?
         };
-        let encoder_layers = (0..cfg.encoder_layers)
-            .map(|i| EncoderLayer::load(m.pp(format!("encoder.layers.{i}")), cfg))
-            .collect::<Result<Vec<_>>>()?;
-        let decoder_layers = (0..cfg.decoder_layers)
-            .map(|i| DecoderLayer::load(m.pp(format!("decoder.layers.{i}")), cfg))
-            .collect::<Result<Vec<_>>>()?;
+        let enc_dims = StackDims {
+            d_model: d,
+            layers: cfg.encoder_layers,
+            heads: cfg.encoder_attention_heads,
+            ffn_dim: cfg.encoder_ffn_dim,
+            activation: cfg.activation_function,
+        };
+        let dec_dims = StackDims {
+            layers: cfg.decoder_layers,
+            heads: cfg.decoder_attention_heads,
+            ffn_dim: cfg.decoder_ffn_dim,
+            ..enc_dims
+        };
         let positions = sinusoidal_positions(cfg.max_position_embeddings, d, vb.dtype(), vb.device())?;
         Ok(Self {
             encoder_embed,
             decoder_embed,
             positions,
             embed_scale: if cfg.scale_embedding { (d as f64).sqrt() } else { 1.0 },
-            encoder_layers,
-            decoder_layers,
+            encoder: EncoderStack::load(m.pp("encoder"), &enc_dims)?,
+            decoder: DecoderStack::load(m.pp("decoder"), &dec_dims)?,
             lm_head,
             final_logits_bias,
             dtype: vb.dtype(),
@@ -380,30 +196,14 @@ impl MarianMTModel {
         self.check_positions(s)?;
         let bias = padding_bias(attention_mask, self.dtype)?;
         let emb = (self.encoder_embed.forward(input_ids)? * self.embed_scale)?;
-        let mut h = emb.broadcast_add(&self.positions.i(0..s)?)?;
-        for layer in &self.encoder_layers {
-            h = layer.forward(&h, &bias)?;
-        }
-        Ok(h)
+        let h = emb.broadcast_add(&self.positions.i(0..s)?)?;
+        self.encoder.forward(&h, &bias)
     }
 
-    /// A fresh decoder state over encoder output: cross-attention K/V are computed here, once.
+    /// A fresh decoder state over encoder output (cross-attention K/V computed once).
     /// `rows` selects (and may repeat) encoder rows, e.g. `[0,0,0,0,1,1,1,1]` for 4 beams of 2 sentences.
     pub fn start_decoder(&self, encoder_out: &Tensor, attention_mask: &Tensor, rows: Option<&Tensor>) -> Result<DecoderState> {
-        let mut cross_kv = Vec::with_capacity(self.decoder_layers.len());
-        let mut cross_bias = padding_bias(attention_mask, self.dtype)?;
-        for layer in &self.decoder_layers {
-            let (mut k, mut v) = layer.encoder_attn.project_kv(encoder_out)?;
-            if let Some(rows) = rows {
-                k = k.index_select(rows, 0)?;
-                v = v.index_select(rows, 0)?;
-            }
-            cross_kv.push((k, v));
-        }
-        if let Some(rows) = rows {
-            cross_bias = cross_bias.index_select(rows, 0)?;
-        }
-        Ok(DecoderState { self_kv: vec![None; self.decoder_layers.len()], cross_kv, cross_bias, position: 0 })
+        self.decoder.start(encoder_out, attention_mask, rows)
     }
 
     /// Feed `tokens (rows, t)` to the decoder; returns f32 logits of the last position, `(rows, vocab)`.
@@ -412,24 +212,8 @@ impl MarianMTModel {
         let past = state.position;
         self.check_positions(past + t)?;
         let emb = (self.decoder_embed.forward(tokens)? * self.embed_scale)?;
-        let mut h = emb.broadcast_add(&self.positions.i(past..past + t)?)?;
-        let causal = if t > 1 { Some(causal_bias(t, past, self.dtype, &self.device)?) } else { None };
-        for (i, layer) in self.decoder_layers.iter().enumerate() {
-            let (k, v) = layer.self_attn.project_kv(&h)?;
-            let (k, v) = match &state.self_kv[i] {
-                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-                None => (k, v),
-            };
-            let a = layer.self_attn.attend(&h, &k, &v, causal.as_ref())?;
-            state.self_kv[i] = Some((k, v));
-            h = layer.self_attn_layer_norm.forward(&(&h + a)?)?;
-            let (ck, cv) = &state.cross_kv[i];
-            let c = layer.encoder_attn.attend(&h, ck, cv, Some(&state.cross_bias))?;
-            h = layer.encoder_attn_layer_norm.forward(&(&h + c)?)?;
-            h = layer.final_layer_norm.forward(&(&h + layer.ffn.forward(&h)?)?)?;
-        }
-        state.position += t;
-        let last = h.i((.., t - 1, ..))?;
+        let h = emb.broadcast_add(&self.positions.i(past..past + t)?)?;
+        let last = self.decoder.forward_last(&h, state)?;
         let logits = self.lm_head.forward(&last)?.broadcast_add(&self.final_logits_bias)?;
         logits.to_dtype(DType::F32)
     }

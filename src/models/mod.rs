@@ -1,3 +1,5 @@
 //! Model files, one per architecture, in candle-transformers' shape (`Config` + `load(vb, &cfg)`).
+pub mod bart;
 pub mod llm;
 pub mod marian;
+pub mod transformer;

@@ -302,7 +302,7 @@ fn python_strip(s: &str) -> &str {
 }
 
 /// `PreTrainedTokenizerBase.clean_up_tokenization`, used when a tokenizer config asks for it.
-fn clean_up_tokenization(s: &str) -> String {
+pub(crate) fn clean_up_tokenization(s: &str) -> String {
     s.replace(" .", ".")
         .replace(" ?", "?")
         .replace(" !", "!")

@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""Side-by-side speed of vertolk, CTranslate2 and transformers (MarianMT), and of vertolk and llama.cpp
+(GGUF LLMs): same inputs, same beam sizes, same length limit, same thread count, one run, one table.
+
+What it does:
+  1. builds a MarianMT of the real opus-mt-de-en shape (config from ../shared/reference/opus-mt-configs/de-en,
+     vocab 58101, eos 0, pad 58100) in hub layout, with real SentencePiece models (opus-mt-tc-big-fr-en's
+     source.spm/target.spm, re-numbered into the de-en id layout) and seeded random weights *trained for a
+     few hundred steps on a copy task*, so output lengths follow the input as real translations do;
+     cached under --work, so re-runs skip it;
+  2. converts it with CTranslate2's converter to fp32 and int8;
+  3. translates the same >= 500 sentences (the seeds' sentences plus our own) with each engine, beams 1 and 4,
+     max_length 256, batches of 32 sorted by length, 2 threads, each engine in its own process (peak RSS is
+     that process's);
+  4. checks that vertolk's fp32 output ids equal transformers' for every sentence (parity at scale) and
+     reports q8_0's agreement with fp32;
+  5. runs the same chat prompt (a seed article), greedy, through vertolk and llama.cpp on each GGUF found.
+
+Usage:  python3 scripts/bench_compare.py [--shared ../shared] [--work target/bench] [--llm-dir DIR]
+Needs:  cargo build --release; pip install torch transformers sentencepiece ctranslate2
+        CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install llama-cpp-python
+"""
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+THREADS = 2
+MAX_LENGTH = 256
+BATCH = 32
+# Each batch may generate as many tokens as its longest source has (</s> included), the last one a forced
+# EOS in transformers and vertolk: a copy-trained model of this size, trained for minutes, does not yet
+# place EOS by itself, so the cap keeps output lengths at source lengths, as translations have them.
+LENGTH_CAP = 1.0
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# inputs
+
+
+def bench_sentences():
+    """The seeds' sentences, then our own news-style sentences from templates, 520 in all."""
+    out = []
+    for p in sorted((ROOT / "seeds").glob("*.txt")):
+        for para in p.read_text(encoding="utf-8").split("\n"):
+            for s in para.replace("? ", "?\n").replace(". ", ".\n").replace("! ", "!\n").split("\n"):
+                s = s.strip()
+                if 3 <= len(s.split()) <= 60:
+                    out.append(s)
+    rng = random.Random(7)
+    de = ["Der Konzern", "Die Bundesregierung", "Die Polizei", "Der Finanzchef", "Die Firma", "Das Gericht", "Die Stadt Köln"]
+    nl = ["Het bedrijf", "De regering", "De politie", "De directeur", "Het kabinet", "De gemeente Utrecht"]
+    de_v = ["meldete am Dienstag einen Umsatz von {n} Millionen Euro", "will die Förderung ab {y} kürzen",
+            "rechnet mit {n} Prozent Wachstum im nächsten Jahr", "hat {n} neue Stellen in Berlin geschaffen",
+            "warnt vor steigenden Preisen im Winter", "prüft den Verkauf der Sparte bis {y}"]
+    nl_v = ["maakte een omzet van {n} miljoen euro bekend", "wil de subsidie vanaf {y} verlagen",
+            "verwacht {n} procent groei volgend jaar", "heeft {n} nieuwe banen in Amsterdam geschapen",
+            "waarschuwt voor stijgende prijzen in de winter", "onderzoekt de verkoop van de divisie tot {y}"]
+    tail_de = ["", ", sagte ein Sprecher", ", wie aus einem Bericht hervorgeht", ", obwohl die Konkurrenz groß ist und die Kosten steigen"]
+    tail_nl = ["", ", zei een woordvoerder", ", blijkt uit een rapport", ", hoewel de concurrentie groot is en de kosten stijgen"]
+    while len(out) < 520:
+        n, y = rng.randint(2, 950), rng.randint(2020, 2030)
+        if rng.random() < 0.5:
+            s = f"{rng.choice(de)} {rng.choice(de_v).format(n=n, y=y)}{rng.choice(tail_de)}."
+        else:
+            s = f"{rng.choice(nl)} {rng.choice(nl_v).format(n=n, y=y)}{rng.choice(tail_nl)}."
+        out.append(s)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the model
+
+
+def build_model(shared, work, steps):
+    import torch
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    dst = work / "opus-mt-de-en-shape"
+    if (dst / "model.safetensors").is_file():
+        return dst
+    dst.mkdir(parents=True, exist_ok=True)
+    ref = shared / "reference"
+    cfg_json = json.loads((ref / "opus-mt-configs" / "de-en" / "config.json").read_text())
+    tok_src = ref / "opus-mt-tc-big-fr-en"
+    # de-en id layout: </s> 0, <unk> 1, the spm pieces, <pad> last (58100); fillers where tc-big has fewer
+    big = json.loads((tok_src / "vocab.json").read_text(encoding="utf-8"))
+    pieces = [p for p, _ in sorted(big.items(), key=lambda kv: kv[1]) if p not in ("</s>", "<unk>", "<pad>")]
+    vocab = {"</s>": 0, "<unk>": 1}
+    for p in pieces:
+        if len(vocab) >= cfg_json["vocab_size"] - 1:
+            break
+        vocab.setdefault(p, len(vocab))
+    while len(vocab) < cfg_json["vocab_size"] - 1:
+        vocab[f"<filler_{len(vocab)}>"] = len(vocab)
+    vocab["<pad>"] = len(vocab)
+    assert vocab["<pad>"] == cfg_json["pad_token_id"], (vocab["<pad>"], cfg_json["pad_token_id"])
+    for f in ("source.spm", "target.spm"):
+        (dst / f).write_bytes((tok_src / f).read_bytes())
+    (dst / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (dst / "tokenizer_config.json").write_text(json.dumps({"source_lang": "de", "target_lang": "en", "model_max_length": 512}))
+    (dst / "special_tokens_map.json").write_text(json.dumps({"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}))
+    (dst / "config.json").write_text(json.dumps(cfg_json, indent=2))
+    tok = MarianTokenizer.from_pretrained(str(dst))
+    config = MarianConfig.from_pretrained(str(dst))
+    torch.manual_seed(1234)
+    model = MarianMTModel(config)
+    train_copy(model, tok, bench_sentences(), steps)
+    from safetensors.torch import save_file
+
+    sd = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    for k in ("lm_head.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"):
+        sd.pop(k, None)
+    save_file(sd, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    return dst
+
+
+def train_copy(model, tok, sentences, steps):
+    import torch
+
+    torch.set_num_threads(THREADS)
+    rng = random.Random(1234)
+    # short rows and frozen (tied, random) embeddings: the 58101-wide vocabulary dominates the cost of a
+    # step, and copying only needs the network to map each source embedding back onto itself
+    pool = [(tok(s)["input_ids"][:32], tok(text_target=s)["input_ids"][:32]) for s in sentences]
+    model.model.shared.weight.requires_grad_(False)
+    model.final_logits_bias.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50))
+    pad = tok.pad_token_id
+    model.train()
+    t0 = time.time()
+    for step in range(steps):
+        batch = [rng.choice(pool) for _ in range(8)]
+        w = max(len(b[0]) for b in batch)
+        wl = max(len(b[1]) for b in batch)
+        ids = torch.tensor([b[0] + [pad] * (w - len(b[0])) for b in batch])
+        labels = torch.tensor([b[1] + [-100] * (wl - len(b[1])) for b in batch])
+        loss = model(input_ids=ids, attention_mask=(ids != pad).long(), labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 10 == 0 or step == steps - 1:
+            print(f"  copy-train step {step} loss {loss.item():.3f} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    model.eval()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# engines (each runs in its own process: `--engine NAME`)
+
+
+def run_transformers(model_dir, sentences, beams, out_path):
+    import torch
+    from transformers import MarianMTModel, MarianTokenizer
+
+    torch.set_num_threads(THREADS)
+    tok = MarianTokenizer.from_pretrained(model_dir)
+    model = MarianMTModel.from_pretrained(model_dir).eval()
+    ids = [tok(s)["input_ids"] for s in sentences]
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    result = [None] * len(ids)
+    t0 = time.time()
+    with torch.no_grad():
+        for b in range(0, len(order), BATCH):
+            idx = order[b:b + BATCH]
+            w = max(len(ids[i]) for i in idx)
+            x = torch.tensor([ids[i] + [tok.pad_token_id] * (w - len(ids[i])) for i in idx])
+            cap = min(int(LENGTH_CAP * w), MAX_LENGTH - 1)
+            seq = model.generate(input_ids=x, attention_mask=(x != tok.pad_token_id).long(), num_beams=beams,
+                                 max_new_tokens=cap, do_sample=False)
+            for i, row in zip(idx, seq.tolist()):
+                row = row[1:]
+                while row and row[-1] == tok.pad_token_id:
+                    row.pop()
+                result[i] = row
+    secs = time.time() - t0
+    Path(out_path).write_text("".join(json.dumps(r) + "\n" for r in result))
+    return secs, sum(len(r) for r in result)
+
+
+def run_ct2(ct2_dir, model_dir, sentences, beams, out_path):
+    import ctranslate2
+    from transformers import MarianTokenizer
+
+    tok = MarianTokenizer.from_pretrained(model_dir)
+    tr = ctranslate2.Translator(ct2_dir, device="cpu", inter_threads=1, intra_threads=THREADS)
+    src = [tok.convert_ids_to_tokens(tok(s)["input_ids"]) for s in sentences]
+    order = sorted(range(len(src)), key=lambda i: -len(src[i]))
+    res = [None] * len(src)
+    t0 = time.time()
+    for b in range(0, len(order), BATCH):
+        idx = order[b:b + BATCH]
+        cap = min(int(LENGTH_CAP * max(len(src[i]) for i in idx)), MAX_LENGTH - 1)
+        # the others' last step is a forced EOS; CT2 has no forced EOS, so it decodes cap - 1 and the EOS
+        # is counted below
+        out = tr.translate_batch([src[i] for i in idx], beam_size=beams, max_decoding_length=cap - 1,
+                                 max_batch_size=BATCH, batch_type="examples")
+        for i, r in zip(idx, out):
+            res[i] = r
+    secs = time.time() - t0
+    rows = []
+    for r in res:
+        toks = r.hypotheses[0]
+        # CT2 leaves EOS out of its output; count it, as the others do
+        rows.append(tok.convert_tokens_to_ids(toks) + [tok.eos_token_id])
+    Path(out_path).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return secs, sum(len(r) for r in rows)
+
+
+def engine_main(args):
+    sentences = Path(args.sentences).read_text(encoding="utf-8").splitlines()
+    if args.engine == "transformers":
+        secs, n = run_transformers(args.model, sentences, args.beams, args.out)
+    else:
+        secs, n = run_ct2(args.ct2, args.model, sentences, args.beams, args.out)
+    print(json.dumps({"seconds": secs, "generated_tokens": n, "sentences": len(sentences), "peak_rss_mb": peak_rss_mb()}))
+
+
+def llama_cpp_main(args):
+    from llama_cpp import Llama
+
+    text = Path(args.prompt).read_text(encoding="utf-8")
+    llm = Llama(model_path=args.gguf, n_ctx=4096, n_threads=THREADS, n_threads_batch=THREADS, n_batch=512, verbose=False)
+    prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nSummarize this article:\n\n"
+              f"{text}<|im_end|>\n<|im_start|>assistant\n")
+    tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    t0 = time.time()
+    gen = llm.generate(tokens, temp=0.0, top_k=1, repeat_penalty=1.1, reset=True)
+    next(gen)
+    t1 = time.time()
+    n = 1
+    for tok in gen:
+        if tok == llm.token_eos() or n >= args.gen:
+            break
+        n += 1
+    t2 = time.time()
+    print(json.dumps({"prompt_tokens": len(tokens), "prompt_tok_s": len(tokens) / (t1 - t0),
+                      "generated": n, "gen_tok_s": (n - 1) / max(t2 - t1, 1e-9), "peak_rss_mb": peak_rss_mb()}))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# driver
+
+
+def sub(cmd, env=None):
+    e = dict(os.environ, RAYON_NUM_THREADS=str(THREADS), OMP_NUM_THREADS=str(THREADS))
+    if env:
+        e.update(env)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=e)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def read_ids(path):
+    return [json.loads(l) for l in Path(path).read_text().splitlines()]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    ap.add_argument("--work", default=str(ROOT / "target" / "bench"))
+    ap.add_argument("--llm-dir", default=os.environ.get("VERTOLK_LLM_DIR"))
+    ap.add_argument("--steps", type=int, default=300, help="copy-task training steps for the bench model")
+    ap.add_argument("--beams", default="1,4")
+    ap.add_argument("--skip-llm", action="store_true")
+    ap.add_argument("--rerun", default="", help="re-measure only engines whose name contains this (e.g. vertolk); "
+                    "the others' last results under --work are reused")
+    ap.add_argument("--engine", help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--ct2", help=argparse.SUPPRESS)
+    ap.add_argument("--sentences", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--gguf", help=argparse.SUPPRESS)
+    ap.add_argument("--prompt", help=argparse.SUPPRESS)
+    ap.add_argument("--gen", type=int, default=64, help=argparse.SUPPRESS)
+    ap.add_argument("--beam", dest="beams_one", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.engine in ("transformers", "ct2"):
+        args.beams = args.beams_one
+        return engine_main(args)
+    if args.engine == "llama.cpp":
+        return llama_cpp_main(args)
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    vertolk = ROOT / "target" / "release" / "vertolk"
+    if not vertolk.is_file():
+        raise SystemExit("build first: cargo build --release")
+    print("building the de-en-shape model (cached) ...", file=sys.stderr)
+    model = build_model(Path(args.shared), work, args.steps)
+    sentences = bench_sentences()
+    sent_file = work / "sentences.txt"
+    sent_file.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    ct2 = {}
+    for q in ("float32", "int8"):
+        d = work / f"ct2-{q}"
+        if not (d / "model.bin").is_file():
+            import ctranslate2
+
+            ctranslate2.converters.TransformersConverter(str(model)).convert(str(d), quantization=q, force=True)
+        ct2[q] = d
+
+    rows = []
+    me = [sys.executable, str(Path(__file__).resolve())]
+    for beams in [int(b) for b in args.beams.split(",")]:
+        res = {}
+        outs = {}
+        for name, cmd in [
+            ("transformers fp32", me + ["--engine", "transformers", "--model", str(model), "--sentences", str(sent_file), "--beam", str(beams), "--out", str(work / f"hf-{beams}.jsonl")]),
+            ("CTranslate2 fp32", me + ["--engine", "ct2", "--ct2", str(ct2["float32"]), "--model", str(model), "--sentences", str(sent_file), "--beam", str(beams), "--out", str(work / f"ct2-fp32-{beams}.jsonl")]),
+            ("CTranslate2 int8", me + ["--engine", "ct2", "--ct2", str(ct2["int8"]), "--model", str(model), "--sentences", str(sent_file), "--beam", str(beams), "--out", str(work / f"ct2-int8-{beams}.jsonl")]),
+            ("vertolk fp32", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-fp32-{beams}.jsonl")]),
+            ("vertolk q8_0", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--quantize", "q8_0", "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-q8-{beams}.jsonl")]),
+        ]:
+            cached = work / f"result-{name.replace(' ', '-')}-{beams}.json"
+            outs[name] = cmd[cmd.index("--out") + 1]
+            if args.rerun and args.rerun not in name and cached.is_file():
+                res[name] = json.loads(cached.read_text())
+                continue
+            print(f"beams {beams}: {name} ...", file=sys.stderr, flush=True)
+            res[name] = sub(cmd)
+            cached.write_text(json.dumps(res[name]))
+        hf = read_ids(outs["transformers fp32"])
+        same = lambda a: sum(x == y for x, y in zip(read_ids(outs[a]), hf))
+        parity = same("vertolk fp32")
+        q8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["vertolk q8_0"]), read_ids(outs["vertolk fp32"])))
+        ct2_int8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["CTranslate2 int8"]), read_ids(outs["CTranslate2 fp32"])))
+        tps = {k: v["generated_tokens"] / v["seconds"] for k, v in res.items()}
+        for k, v in res.items():
+            ref_ct2 = tps["CTranslate2 int8" if "int8" in k or "q8" in k else "CTranslate2 fp32"]
+            rows.append(f"| {k} | {beams} | {v['sentences'] / v['seconds']:.1f} | {tps[k]:.0f} | {v['peak_rss_mb']:.0f} | "
+                        f"{tps[k] / ref_ct2:.2f} | {tps[k] / tps['transformers fp32']:.2f} |")
+        rows.append(f"| parity, beams {beams} | | vertolk fp32 = transformers: {parity}/{len(hf)} sentences | "
+                     f"vertolk q8_0 = vertolk fp32: {q8_vs_fp32}/{len(hf)} | CT2 int8 = CT2 fp32: {ct2_int8_vs_fp32}/{len(hf)} | | |")
+        avg_len = sum(len(r) for r in hf) / len(hf)
+        rows.append(f"| mean output length, beams {beams} | | {avg_len:.1f} tokens | | | | |")
+
+    print(f"\nMarian, opus-mt-de-en shape (copy-trained {args.steps} steps), {len(sentences)} sentences, batches of {BATCH} "
+          f"sorted by length, each capped at its longest source's token count, {THREADS} threads\n")
+    print("| engine | beams | sentences/s | generated tokens/s | peak RSS MB | vs CT2 (same precision) | vs transformers |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+    if args.skip_llm or not args.llm_dir:
+        return
+    ggufs = sorted(Path(args.llm_dir).glob("*.gguf"))
+    prompt = ROOT / "seeds" / "004_cfe423b33326e34a.txt"
+    print("\nLLM summarizer, same ChatML prompt (seed 004), greedy, 64 new tokens, 2 threads\n")
+    print("| model | engine | prompt tokens | prompt tok/s | generation tok/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for g in ggufs:
+        lc = sub(me + ["--engine", "llama.cpp", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64"])
+        vt = subprocess.run([str(vertolk), "-q", "bench", "llm", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64", "--json"],
+                            capture_output=True, text=True, env=dict(os.environ, RAYON_NUM_THREADS=str(THREADS)))
+        if vt.returncode != 0:
+            raise SystemExit(vt.stderr[-2000:])
+        v = json.loads(vt.stdout.strip().splitlines()[-1])
+        print(f"| {g.name} | llama.cpp | {lc['prompt_tokens']} | {lc['prompt_tok_s']:.1f} | {lc['gen_tok_s']:.1f} | {lc['peak_rss_mb']:.0f} |")
+        print(f"| {g.name} | vertolk | {v['prompt_tokens']} | {v['prompt_tok_s']:.1f} | {v['gen_tok_s']:.1f} | {v['peak_rss_mb']:.0f} |")
+        print(f"| {g.name} | vertolk / llama.cpp | | {v['prompt_tok_s'] / lc['prompt_tok_s']:.2f} | {v['gen_tok_s'] / lc['gen_tok_s']:.2f} | |")
+
+
+if __name__ == "__main__":
+    main()

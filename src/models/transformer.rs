@@ -1,0 +1,393 @@
+//! The post-LayerNorm encoder-decoder blocks that BART and Marian share. In `transformers` Marian's layers
+//! are "Copied from transformers.models.bart.modeling_bart"; here they live once, and each model file keeps
+//! what differs: embeddings, positions, the extra LayerNorms and the output head.
+//!
+//! What the blocks add over candle-transformers' Marian: padding masks (finite in every float dtype), a
+//! decoder state with self-attention KV cache and cross-attention K/V computed once per batch, and row
+//! selection for beam reordering and for dropping finished sentences.
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
+use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
+
+/// Weight format of the linear layers (`--quantize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum Quantize {
+    /// Keep the checkpoint's float weights.
+    #[default]
+    None,
+    /// 8-bit blocks of 32 with an f16 scale (GGML Q8_0), activations quantized likewise per row: about
+    /// 4× less weight memory traffic than f32, the int8 counterpart of CTranslate2's `int8`.
+    #[value(name = "q8_0")]
+    #[serde(rename = "q8_0")]
+    Q8_0,
+}
+
+/// A linear layer that is either dense (the checkpoint's floats) or quantized after loading.
+#[derive(Debug, Clone)]
+pub enum Proj {
+    Dense(Linear),
+    Quantized { weight: QMatMul, bias: Option<Tensor> },
+}
+
+impl Proj {
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Proj::Dense(l) => l.forward(xs),
+            Proj::Quantized { weight, bias } => {
+                let y = weight.forward(xs)?;
+                match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
+
+    /// Re-encode the weight in place. Layers whose input width is not a multiple of the block size stay
+    /// dense (Q8_0 blocks are 32 wide).
+    pub fn quantize(&mut self, q: Quantize) -> Result<()> {
+        if let (Proj::Dense(l), Quantize::Q8_0) = (&*self, q) {
+            let (_, k) = l.weight().dims2()?;
+            if k % 32 == 0 && l.weight().device().is_cpu() {
+                let qt = QTensor::quantize(&l.weight().to_dtype(DType::F32)?, GgmlDType::Q8_0)?;
+                *self = Proj::Quantized { weight: QMatMul::from_qtensor(qt)?, bias: l.bias().cloned() };
+            }
+        }
+        Ok(())
+    }
+}
+
+fn proj(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Proj> {
+    Ok(Proj::Dense(linear(in_dim, out_dim, vb)?))
+}
+
+/// Activation named by `activation_function` in `config.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Swish,
+    Silu,
+    Relu,
+    /// exact (erf) GELU, HF's "gelu"
+    Gelu,
+    /// tanh approximation, HF's "gelu_new"
+    #[serde(rename = "gelu_new")]
+    GeluNew,
+}
+
+impl Activation {
+    pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Swish | Activation::Silu => candle_nn::ops::silu(xs),
+            Activation::Relu => xs.relu(),
+            Activation::Gelu => xs.gelu_erf(),
+            Activation::GeluNew => xs.gelu(),
+        }
+    }
+}
+
+/// Large negative bias for masked attention positions, finite in every float dtype.
+fn mask_value(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => 65504.0,
+        DType::BF16 => 3.38e38,
+        _ => f32::MAX as f64,
+    }
+}
+
+/// `(b, s)` mask of 1 (token) / 0 (padding) -> additive bias `(b, 1, 1, s)`.
+pub fn padding_bias(mask: &Tensor, dtype: DType) -> Result<Tensor> {
+    let (b, s) = mask.dims2()?;
+    let m = mask.to_dtype(DType::F32)?;
+    let bias = ((m - 1.0)? * mask_value(dtype))?;
+    bias.reshape((b, 1, 1, s))?.to_dtype(dtype)
+}
+
+fn causal_bias(t: usize, past: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let neg = -(mask_value(dtype) as f32);
+    let v: Vec<f32> =
+        (0..t).flat_map(|i| (0..past + t).map(move |j| if j > past + i { neg } else { 0.0 })).collect();
+    Tensor::from_vec(v, (1, 1, t, past + t), device)?.to_dtype(dtype)
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: Proj,
+    k_proj: Proj,
+    v_proj: Proj,
+    out_proj: Proj,
+    num_heads: usize,
+    head_dim: usize,
+    scaling: f64,
+}
+
+impl Attention {
+    fn load(vb: VarBuilder, d_model: usize, num_heads: usize) -> Result<Self> {
+        let head_dim = d_model / num_heads;
+        Ok(Self {
+            q_proj: proj(d_model, d_model, vb.pp("q_proj"))?,
+            k_proj: proj(d_model, d_model, vb.pp("k_proj"))?,
+            v_proj: proj(d_model, d_model, vb.pp("v_proj"))?,
+            out_proj: proj(d_model, d_model, vb.pp("out_proj"))?,
+            num_heads,
+            head_dim,
+            scaling: (head_dim as f64).powf(-0.5),
+        })
+    }
+
+    /// `(b, t, d_model)` -> `(b, heads, t, head_dim)`, contiguous.
+    fn split_heads(&self, xs: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = xs.dims3()?;
+        xs.reshape((b, t, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()
+    }
+
+    fn project_kv(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((self.split_heads(&self.k_proj.forward(xs)?)?, self.split_heads(&self.v_proj.forward(xs)?)?))
+    }
+
+    fn attend(&self, xs: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let (b, t, d) = xs.dims3()?;
+        let q = self.split_heads(&self.q_proj.forward(xs)?)?;
+        let mut scores = (q.matmul(&k.t()?)? * self.scaling)?;
+        if let Some(bias) = bias {
+            scores = scores.broadcast_add(bias)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let out = probs.matmul(v)?.transpose(1, 2)?.reshape((b, t, d))?;
+        self.out_proj.forward(&out)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FeedForward {
+    fc1: Proj,
+    fc2: Proj,
+    act: Activation,
+}
+
+impl Attention {
+    fn quantize(&mut self, q: Quantize) -> Result<()> {
+        for p in [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.out_proj] {
+            p.quantize(q)?;
+        }
+        Ok(())
+    }
+}
+
+impl FeedForward {
+    fn load(vb: &VarBuilder, d_model: usize, ffn: usize, act: Activation) -> Result<Self> {
+        Ok(Self { fc1: proj(d_model, ffn, vb.pp("fc1"))?, fc2: proj(ffn, d_model, vb.pp("fc2"))?, act })
+    }
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.act.apply(&self.fc1.forward(xs)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    ffn: FeedForward,
+    final_layer_norm: LayerNorm,
+}
+
+impl EncoderLayer {
+    fn load(vb: VarBuilder, dims: &StackDims) -> Result<Self> {
+        Ok(Self {
+            self_attn: Attention::load(vb.pp("self_attn"), dims.d_model, dims.heads)?,
+            self_attn_layer_norm: layer_norm(dims.d_model, 1e-5, vb.pp("self_attn_layer_norm"))?,
+            ffn: FeedForward::load(&vb, dims.d_model, dims.ffn_dim, dims.activation)?,
+            final_layer_norm: layer_norm(dims.d_model, 1e-5, vb.pp("final_layer_norm"))?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let (k, v) = self.self_attn.project_kv(xs)?;
+        let h = (xs + self.self_attn.attend(xs, &k, &v, Some(bias))?)?;
+        let h = self.self_attn_layer_norm.forward(&h)?;
+        let h2 = (&h + self.ffn.forward(&h)?)?;
+        self.final_layer_norm.forward(&h2)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    encoder_attn: Attention,
+    encoder_attn_layer_norm: LayerNorm,
+    ffn: FeedForward,
+    final_layer_norm: LayerNorm,
+}
+
+impl DecoderLayer {
+    fn load(vb: VarBuilder, dims: &StackDims) -> Result<Self> {
+        Ok(Self {
+            self_attn: Attention::load(vb.pp("self_attn"), dims.d_model, dims.heads)?,
+            self_attn_layer_norm: layer_norm(dims.d_model, 1e-5, vb.pp("self_attn_layer_norm"))?,
+            encoder_attn: Attention::load(vb.pp("encoder_attn"), dims.d_model, dims.heads)?,
+            encoder_attn_layer_norm: layer_norm(dims.d_model, 1e-5, vb.pp("encoder_attn_layer_norm"))?,
+            ffn: FeedForward::load(&vb, dims.d_model, dims.ffn_dim, dims.activation)?,
+            final_layer_norm: layer_norm(dims.d_model, 1e-5, vb.pp("final_layer_norm"))?,
+        })
+    }
+}
+
+/// Per-layer decoder state for one batch of hypotheses (rows = batch × beams).
+#[derive(Debug, Clone)]
+pub struct DecoderState {
+    self_kv: Vec<Option<(Tensor, Tensor)>>,
+    cross_kv: Vec<(Tensor, Tensor)>,
+    cross_bias: Tensor,
+    /// Tokens already fed to the decoder (the position of the next one).
+    pub position: usize,
+}
+
+impl DecoderState {
+    pub fn rows(&self) -> Result<usize> {
+        self.cross_bias.dim(0)
+    }
+
+    /// Keep/reorder rows: `idx` are row indices into the current state. Used by beam search (reorder the
+    /// self-attention cache by parent beam) and to drop finished sentences from the batch.
+    pub fn select_rows(&mut self, idx: &Tensor) -> Result<()> {
+        for kv in self.self_kv.iter_mut().flatten() {
+            *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
+        }
+        for kv in self.cross_kv.iter_mut() {
+            *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
+        }
+        self.cross_bias = self.cross_bias.index_select(idx, 0)?;
+        Ok(())
+    }
+
+    /// Reorder only the self-attention cache. Cross-attention K/V are identical for all beams of one
+    /// sentence, so a reorder within each sentence's beams leaves them untouched.
+    pub fn reorder_self_cache(&mut self, idx: &Tensor) -> Result<()> {
+        for kv in self.self_kv.iter_mut().flatten() {
+            *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
+        }
+        Ok(())
+    }
+}
+
+
+/// Sizes of one stack (encoder or decoder) as `config.json` gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct StackDims {
+    pub d_model: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub ffn_dim: usize,
+    pub activation: Activation,
+}
+
+/// The encoder layers (`<prefix>.layers.N.*`), applied to already-embedded input.
+#[derive(Debug, Clone)]
+pub struct EncoderStack {
+    layers: Vec<EncoderLayer>,
+}
+
+impl EncoderStack {
+    /// `vb` points at the stack (e.g. `model.encoder`).
+    pub fn load(vb: VarBuilder, dims: &StackDims) -> Result<Self> {
+        let layers = (0..dims.layers).map(|i| EncoderLayer::load(vb.pp(format!("layers.{i}")), dims)).collect::<Result<_>>()?;
+        Ok(Self { layers })
+    }
+
+    pub fn quantize(&mut self, q: Quantize) -> Result<()> {
+        for l in &mut self.layers {
+            l.self_attn.quantize(q)?;
+            l.ffn.fc1.quantize(q)?;
+            l.ffn.fc2.quantize(q)?;
+        }
+        Ok(())
+    }
+
+    /// `h (b, s, d)` embedded input, `bias` from [`padding_bias`].
+    pub fn forward(&self, h: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let mut h = h.clone();
+        for layer in &self.layers {
+            h = layer.forward(&h, bias)?;
+        }
+        Ok(h)
+    }
+}
+
+/// The decoder layers (`<prefix>.layers.N.*`), one step at a time over a [`DecoderState`].
+#[derive(Debug, Clone)]
+pub struct DecoderStack {
+    layers: Vec<DecoderLayer>,
+    dtype: DType,
+}
+
+impl DecoderStack {
+    /// `vb` points at the stack (e.g. `model.decoder`).
+    pub fn load(vb: VarBuilder, dims: &StackDims) -> Result<Self> {
+        let layers = (0..dims.layers).map(|i| DecoderLayer::load(vb.pp(format!("layers.{i}")), dims)).collect::<Result<_>>()?;
+        Ok(Self { layers, dtype: vb.dtype() })
+    }
+
+    pub fn quantize(&mut self, q: Quantize) -> Result<()> {
+        for l in &mut self.layers {
+            l.self_attn.quantize(q)?;
+            l.encoder_attn.quantize(q)?;
+            l.ffn.fc1.quantize(q)?;
+            l.ffn.fc2.quantize(q)?;
+        }
+        Ok(())
+    }
+
+    /// A fresh state over encoder output: cross-attention K/V are computed here, once per batch.
+    /// `rows` selects (and may repeat) encoder rows, e.g. `[0,0,0,0,1,1,1,1]` for 4 beams of 2 sentences.
+    pub fn start(&self, encoder_out: &Tensor, attention_mask: &Tensor, rows: Option<&Tensor>) -> Result<DecoderState> {
+        let mut cross_kv = Vec::with_capacity(self.layers.len());
+        let mut cross_bias = padding_bias(attention_mask, self.dtype)?;
+        for layer in &self.layers {
+            let (mut k, mut v) = layer.encoder_attn.project_kv(encoder_out)?;
+            if let Some(rows) = rows {
+                k = k.index_select(rows, 0)?;
+                v = v.index_select(rows, 0)?;
+            }
+            cross_kv.push((k, v));
+        }
+        if let Some(rows) = rows {
+            cross_bias = cross_bias.index_select(rows, 0)?;
+        }
+        Ok(DecoderState { self_kv: vec![None; self.layers.len()], cross_kv, cross_bias, position: 0 })
+    }
+
+    /// Run the layers over `h (rows, t, d)`, the embedded tokens at positions `state.position..+t`;
+    /// returns the hidden state of the last position, `(rows, d)`, and advances the state.
+    pub fn forward_last(&self, h: &Tensor, state: &mut DecoderState) -> Result<Tensor> {
+        let (_, t, _) = h.dims3()?;
+        let past = state.position;
+        let causal = if t > 1 { Some(causal_bias(t, past, self.dtype, h.device())?) } else { None };
+        let mut h = h.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (k, v) = layer.self_attn.project_kv(&h)?;
+            let (k, v) = match &state.self_kv[i] {
+                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
+                None => (k, v),
+            };
+            let a = layer.self_attn.attend(&h, &k, &v, causal.as_ref())?;
+            state.self_kv[i] = Some((k, v));
+            h = layer.self_attn_layer_norm.forward(&(&h + a)?)?;
+            let (ck, cv) = &state.cross_kv[i];
+            let c = layer.encoder_attn.attend(&h, ck, cv, Some(&state.cross_bias))?;
+            h = layer.encoder_attn_layer_norm.forward(&(&h + c)?)?;
+            h = layer.final_layer_norm.forward(&(&h + layer.ffn.forward(&h)?)?)?;
+        }
+        state.position += t;
+        h.i((.., t - 1, ..))
+    }
+}
+
+impl crate::generation::DecoderCache for DecoderState {
+    fn select_rows(&mut self, idx: &Tensor) -> Result<()> {
+        DecoderState::select_rows(self, idx)
+    }
+    fn reorder_beams(&mut self, idx: &Tensor) -> Result<()> {
+        self.reorder_self_cache(idx)
+    }
+}
