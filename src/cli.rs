@@ -399,6 +399,24 @@ fn batch_exit_code(ok: usize, failed: usize) -> i32 {
     }
 }
 
+/// Per-file errors on stderr: the same long message (a missing model, with what to do about it) is
+/// printed in full once, then only referred to.
+#[derive(Default)]
+struct ErrorLog {
+    seen: std::collections::HashSet<String>,
+}
+
+impl ErrorLog {
+    fn report(&mut self, file: &str, message: &str) {
+        if self.seen.insert(message.to_string()) {
+            eprintln!("error: {file}: {message}");
+        } else {
+            let head: String = message.split(" is not available").next().unwrap_or(message).chars().take(160).collect();
+            eprintln!("error: {file}: {head} (as above)");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // translate
 
@@ -796,6 +814,7 @@ fn summarize(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Ca
         },
     );
     let mut summarizer = choose_summarizer(&a.summarizer, store, catalog)?.load(&a.summarizer, g)?;
+    let mut errors = ErrorLog::default();
     let (mut ok, mut failed) = (0, 0);
     for (src, art) in sources.iter().zip(prepared) {
         let result = art.and_then(|art| {
@@ -832,7 +851,7 @@ fn summarize(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Ca
                 ok += 1;
             }
             Err(e) => {
-                eprintln!("error: {}: {e}", src.name());
+                errors.report(&src.name(), &e.to_string());
                 failed += 1;
             }
         }
@@ -907,8 +926,9 @@ fn brief(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -
         load_translator(&spec, &targs, g, store)
     };
     let mut report = crate::runner::run_brief(&sources, &opts, &loader, &mut summarizer)?;
+    let mut errors = ErrorLog::default();
     for e in report.articles.iter().filter(|e| e.status != "done") {
-        eprintln!("error: {}: {}", e.source, e.error.clone().unwrap_or_default());
+        errors.report(&e.source, &e.error.clone().unwrap_or_default());
     }
     if report.done > 0 && a.shard.is_none() {
         let done: std::collections::HashSet<&str> = report.articles.iter().filter(|e| e.status == "done").map(|e| e.source.as_str()).collect();

@@ -198,7 +198,7 @@ struct Pending {
     idx: usize,
     record_path: PathBuf,
     record: ArticleRecord,
-    document: Option<crate::input::Document>,
+    document: crate::input::Document,
     translation_cached: bool,
     summary_cached: bool,
 }
@@ -285,14 +285,14 @@ pub fn run_brief(
             record.title = crate::pipeline::guess_title(&doc, doc.blocks.first().map(|b| b.text.as_str()));
         }
         let summary_cached = record.summary_key.as_deref() == Some(summary_key(&record.translation_key, &opts.summarizer_id, opts.max_words, opts.direct).as_str()) && record.summary.is_some();
-        pending.push(Pending { idx, record_path: rpath, record, document: Some(doc), translation_cached: translation_cached || direct_or_en, summary_cached });
+        pending.push(Pending { idx, record_path: rpath, record, document: doc, translation_cached: translation_cached || direct_or_en, summary_cached });
     }
 
     // 2. translate what is missing, batched across articles
     let need: Vec<usize> = (0..pending.len()).filter(|&i| !pending[i].translation_cached).collect();
     if !need.is_empty() {
         let t = Instant::now();
-        let docs: Vec<crate::input::Document> = need.iter().map(|&i| pending[i].document.clone().unwrap_or_else(|| unreachable_doc())).collect();
+        let docs: Vec<crate::input::Document> = need.iter().map(|&i| pending[i].document.clone()).collect();
         let mut pool = TranslatorPool::new(|l: &str| loader(l));
         let pb = crate::progress::bar(bars, docs.len() as u64, "translate");
         let results = dt.translate_all(docs, &mut pool);
@@ -311,7 +311,7 @@ pub fn run_brief(
                     p.record.split_sentences = segs.iter().filter(|s| s.flags.iter().any(|f| f == "split_sentence")).count();
                     p.record.retried_segments = segs.iter().filter(|s| s.flags.iter().any(|f| f == "retried")).count();
                     p.record.flagged_segments = td.flagged_segments();
-                    p.record.title = p.document.as_ref().and_then(|d| crate::pipeline::guess_title(d, td.blocks.first().map(|b| b.translation.as_str())));
+                    p.record.title = crate::pipeline::guess_title(&p.document, td.blocks.first().map(|b| b.translation.as_str()));
                     p.record.timings.translate_s = per_doc;
                     p.record.summary = None;
                     p.record.summary_key = None;
@@ -382,10 +382,6 @@ fn remove_stale_temp_files(out: &Path) {
             }
         }
     }
-}
-
-fn unreachable_doc() -> crate::input::Document {
-    crate::input::Document { name: String::new(), format: crate::input::Format::Text, meta: Default::default(), blocks: vec![], dropped: vec![] }
 }
 
 fn summary_key(translation_key: &str, summarizer_id: &str, max_words: usize, direct: bool) -> String {

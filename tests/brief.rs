@@ -168,3 +168,24 @@ fn shards_and_merge_cover_the_same_articles_as_one_run() {
     assert_eq!(files(&merged), files(&single));
     assert_eq!(json(&merged.join("briefing.json"))["points"], json(&single.join("briefing.json"))["points"]);
 }
+
+#[test]
+fn missing_translators_are_explained_once_not_per_article() {
+    // offline with an empty cache: de (3 seeds) and nl (1 seed) have no translator; the English seed is done
+    let tmp = tempfile::tempdir().unwrap();
+    let input = seeds_copy(tmp.path());
+    let out = tmp.path().join("out");
+    let r = Command::new(common::bin())
+        .args(["brief", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--summarizer", "extractive", "--offline"])
+        .env("HF_HUB_CACHE", tmp.path().join("empty-cache"))
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(4), "{err}");
+    assert_eq!(err.matches("To fix:").count(), 2, "one explanation per missing model:\n{err}");
+    for stem in ["000_7609ae540cdb8cc1", "001_8695f23ad673d5a0", "002_13c6f63b31598274", "003_5696cc00a3403725"] {
+        assert_eq!(err.lines().filter(|l| l.starts_with("error:") && l.contains(stem)).count(), 1, "{stem} named once:\n{err}");
+    }
+    assert!(out.join("004_cfe423b33326e34a.summary.md").is_file());
+}
