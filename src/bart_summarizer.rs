@@ -9,15 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
-
 use crate::error::{Error, Result};
 use crate::generation::{generate, GenerationConfig, Hypothesis};
+use crate::model_dir;
 use crate::models::bart::{BartForConditionalGeneration, Config};
 use crate::segment::Segmenter;
 use crate::summarize::{Article, Summary, Summarizer};
 use crate::tokenizer::BartTokenizer;
-use crate::weights;
 
 /// Settings over the model's own generation defaults.
 #[derive(Debug, Clone, Default)]
@@ -47,22 +45,11 @@ pub struct BartSummarizer {
     dir: PathBuf,
 }
 
-fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
-}
-
 impl BartSummarizer {
     /// Load from a model folder holding `config.json`, the tokenizer files and the weights.
     pub fn load(dir: &Path, device: &Device, options: BartOptions) -> Result<Self> {
-        let config_path = dir.join("config.json");
-        let config_text = read_text(&config_path)?;
-        let invalid = |reason: String| Error::InvalidConfig { what: "BART config", path: config_path.clone(), reason };
-        let config: Config = serde_json::from_str(&config_text).map_err(|e| invalid(e.to_string()))?;
-        config.validate().map_err(invalid)?;
-        let gen_path = dir.join("generation_config.json");
-        let gen_text = if gen_path.is_file() { Some(read_text(&gen_path)?) } else { None };
-        let mut generation = GenerationConfig::from_json(gen_text.as_deref(), &config_text, config.forced_eos_token_id)
-            .map_err(|reason| Error::InvalidConfig { what: "generation config", path: config_path.clone(), reason })?;
+        let (config, config_text) = model_dir::read_config(dir, "BART config", Config::validate)?;
+        let mut generation = model_dir::read_generation_config(dir, &config_text, config.forced_eos_token_id)?;
         if let Some(b) = options.num_beams {
             generation.num_beams = b.max(1);
         }
@@ -76,11 +63,7 @@ impl BartSummarizer {
             generation.no_repeat_ngram_size = n;
         }
         let tokenizer = BartTokenizer::from_dir(dir)?;
-        let weights_path = weights::find_weights(dir).ok_or_else(|| {
-            Error::ModelUnavailable(format!("model folder {} has no weights (expected one of {})", dir.display(), weights::WEIGHT_FILES.join(", ")))
-        })?;
-        let tensors = weights::normalize_seq2seq_names(weights::load_tensors(&weights_path, DType::F32, device)?);
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let (vb, weights_path) = model_dir::load_weights(dir, DType::F32, device)?;
         let model = BartForConditionalGeneration::load(vb, &config)
             .map_err(|e| Error::InvalidModelFile { path: weights_path.clone(), reason: format!("does not fit config.json: {e}") })?;
         tracing::debug!(dir = %dir.display(), ?generation, "loaded BART model");

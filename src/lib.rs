@@ -13,6 +13,7 @@ pub mod document;
 pub mod error;
 pub mod generation;
 pub mod input;
+pub mod model_dir;
 pub mod models;
 pub mod pipeline;
 pub mod progress;

@@ -3,13 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
-
 use crate::error::{Error, Result};
 use crate::generation::{generate, GenerationConfig};
+use crate::model_dir;
 use crate::models::marian::{Config, MarianMTModel};
 use crate::tokenizer::MarianTokenizer;
-use crate::weights;
 
 /// Settings that override the model's own generation defaults, and batching limits.
 #[derive(Debug, Clone)]
@@ -71,25 +69,11 @@ pub struct MarianTranslator {
     dir: PathBuf,
 }
 
-fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
-}
-
 impl MarianTranslator {
     /// Load from a model folder holding `config.json`, the tokenizer files and the weights.
     pub fn load(dir: &Path, device: &Device, options: TranslatorOptions) -> Result<Self> {
-        let config_path = dir.join("config.json");
-        let config_text = read_text(&config_path)?;
-        let config: Config = serde_json::from_str(&config_text).map_err(|e| Error::InvalidConfig {
-            what: "Marian config",
-            path: config_path.clone(),
-            reason: e.to_string(),
-        })?;
-        config.validate().map_err(|reason| Error::InvalidConfig { what: "Marian config", path: config_path.clone(), reason })?;
-        let gen_path = dir.join("generation_config.json");
-        let gen_text = if gen_path.is_file() { Some(read_text(&gen_path)?) } else { None };
-        let mut generation = GenerationConfig::from_json(gen_text.as_deref(), &config_text, config.forced_eos_token_id)
-            .map_err(|reason| Error::InvalidConfig { what: "generation config", path: config_path.clone(), reason })?;
+        let (config, config_text) = model_dir::read_config(dir, "Marian config", Config::validate)?;
+        let mut generation = model_dir::read_generation_config(dir, &config_text, config.forced_eos_token_id)?;
         if let Some(b) = options.num_beams {
             generation.num_beams = b.max(1);
         }
@@ -100,13 +84,7 @@ impl MarianTranslator {
             generation.max_new_tokens = options.max_new_tokens;
         }
         let tokenizer = MarianTokenizer::from_dir(dir)?;
-        let weights_path = weights::find_weights(dir).ok_or_else(|| Error::ModelUnavailable(format!(
-            "model folder {} has no weights (expected one of {})",
-            dir.display(),
-            weights::WEIGHT_FILES.join(", ")
-        )))?;
-        let tensors = weights::normalize_seq2seq_names(weights::load_tensors(&weights_path, options.dtype, device)?);
-        let vb = VarBuilder::from_tensors(tensors, options.dtype, device);
+        let (vb, weights_path) = model_dir::load_weights(dir, options.dtype, device)?;
         let mut model = MarianMTModel::load(vb, &config).map_err(|e| Error::InvalidModelFile {
             path: weights_path.clone(),
             reason: format!("does not fit config.json: {e}"),

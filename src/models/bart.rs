@@ -12,7 +12,10 @@
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{layer_norm, Embedding, LayerNorm, Linear, VarBuilder};
 
-use super::transformer::{padding_bias, Activation, DecoderStack, DecoderState, EncoderStack, StackDims};
+use super::transformer::{
+    check_heads, check_positions, final_logits_bias, output_weight, padding_bias, shared_embedding, Activation, DecoderStack,
+    DecoderState, EncoderStack, StackDims,
+};
 
 /// fairseq's offset: position `p` reads row `p + 2` of the learned table.
 const POSITION_OFFSET: usize = 2;
@@ -65,11 +68,7 @@ impl Config {
             // mBART and friends are pre-LayerNorm with a final norm: a different network
             Some(t) => return Err(format!("model_type is '{t}', not 'bart'")),
         }
-        for (name, heads) in [("encoder", self.encoder_attention_heads), ("decoder", self.decoder_attention_heads)] {
-            if heads == 0 || self.d_model % heads != 0 {
-                return Err(format!("d_model {} is not divisible by {name}_attention_heads {heads}", self.d_model));
-            }
-        }
+        check_heads(self.d_model, self.encoder_attention_heads, self.decoder_attention_heads)?;
         if self.pad_token_id as usize >= self.vocab_size {
             return Err(format!("pad_token_id {} outside the vocabulary", self.pad_token_id));
         }
@@ -100,30 +99,15 @@ impl BartForConditionalGeneration {
         cfg.validate().map_err(candle_core::Error::msg)?;
         let d = cfg.d_model;
         let m = vb.pp("model");
-        // save_pretrained keeps the tied embedding once, under `model.shared`; old checkpoints may only
-        // have the encoder's copy
-        let shared_name = if m.contains_tensor("shared.weight") { "shared" } else { "encoder.embed_tokens" };
-        let shared = m.pp(shared_name).get((cfg.vocab_size, d), "weight")?;
-        let lm_weight = if !cfg.tie_word_embeddings && vb.contains_tensor("lm_head.weight") {
-            vb.get((cfg.vocab_size, d), "lm_head.weight")?
-        } else {
-            shared.clone()
-        };
-        let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
-            vb.get((1, cfg.vocab_size), "final_logits_bias")?
-        } else {
-            Tensor::zeros((1, cfg.vocab_size), vb.dtype(), vb.device())?
-        };
+        let shared = shared_embedding(&m, cfg.vocab_size, d)?;
+        let lm_weight = output_weight(&vb, cfg.tie_word_embeddings, cfg.vocab_size, d, shared.clone())?;
         let n_pos = cfg.max_position_embeddings + POSITION_OFFSET;
-        let enc_dims = StackDims {
-            d_model: d,
-            layers: cfg.encoder_layers,
-            heads: cfg.encoder_attention_heads,
-            ffn_dim: cfg.encoder_ffn_dim,
-            activation: cfg.activation_function,
-        };
-        let dec_dims =
-            StackDims { layers: cfg.decoder_layers, heads: cfg.decoder_attention_heads, ffn_dim: cfg.decoder_ffn_dim, ..enc_dims };
+        let (enc_dims, dec_dims) = StackDims::encoder_decoder(
+            d,
+            cfg.activation_function,
+            (cfg.encoder_layers, cfg.encoder_attention_heads, cfg.encoder_ffn_dim),
+            (cfg.decoder_layers, cfg.decoder_attention_heads, cfg.decoder_ffn_dim),
+        );
         Ok(Self {
             embed_tokens: Embedding::new(shared, d),
             encoder_positions: m.pp("encoder.embed_positions").get((n_pos, d), "weight")?,
@@ -134,7 +118,7 @@ impl BartForConditionalGeneration {
             encoder: EncoderStack::load(m.pp("encoder"), &enc_dims)?,
             decoder: DecoderStack::load(m.pp("decoder"), &dec_dims)?,
             lm_head: Linear::new(lm_weight, None),
-            final_logits_bias,
+            final_logits_bias: final_logits_bias(&vb, cfg.vocab_size)?,
             dtype: vb.dtype(),
             device: vb.device().clone(),
             config: cfg.clone(),
@@ -150,13 +134,6 @@ impl BartForConditionalGeneration {
         self.config.max_position_embeddings
     }
 
-    fn check_positions(&self, upto: usize) -> Result<()> {
-        if upto > self.config.max_position_embeddings {
-            candle_core::bail!("sequence of {upto} tokens exceeds the model's {} positions", self.config.max_position_embeddings)
-        }
-        Ok(())
-    }
-
     fn embed(&self, ids: &Tensor, positions: &Tensor, start: usize, norm: &LayerNorm) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
         let tok = (self.embed_tokens.forward(ids)? * self.embed_scale)?;
@@ -167,7 +144,7 @@ impl BartForConditionalGeneration {
     /// Encoder: `input_ids (b, s)` u32 and `attention_mask (b, s)` (1 token, 0 padding) -> `(b, s, d)`.
     pub fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let (_, s) = input_ids.dims2()?;
-        self.check_positions(s)?;
+        check_positions(s, self.max_positions())?;
         let bias = padding_bias(attention_mask, self.dtype)?;
         let h = self.embed(input_ids, &self.encoder_positions, 0, &self.encoder_layernorm_embedding)?;
         self.encoder.forward(&h, &bias)
@@ -183,7 +160,7 @@ impl BartForConditionalGeneration {
     pub fn decode(&self, tokens: &Tensor, state: &mut DecoderState) -> Result<Tensor> {
         let (_, t) = tokens.dims2()?;
         let past = state.position;
-        self.check_positions(past + t)?;
+        check_positions(past + t, self.max_positions())?;
         let h = self.embed(tokens, &self.decoder_positions, past, &self.decoder_layernorm_embedding)?;
         let last = self.decoder.forward_last(&h, state)?;
         self.lm_head.forward(&last)?.broadcast_add(&self.final_logits_bias)?.to_dtype(DType::F32)

@@ -8,7 +8,10 @@ use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 pub use super::transformer::{padding_bias, Activation, DecoderState};
-use super::transformer::{DecoderStack, EncoderStack, Proj, Quantize, StackDims};
+use super::transformer::{
+    check_heads, check_positions, final_logits_bias, output_weight, shared_embedding, DecoderStack, EncoderStack, Proj, Quantize,
+    StackDims,
+};
 
 fn default_true() -> bool {
     true
@@ -65,11 +68,7 @@ impl Config {
                 return Err(format!("model_type is '{t}', not 'marian'"));
             }
         }
-        for (name, heads) in [("encoder", self.encoder_attention_heads), ("decoder", self.decoder_attention_heads)] {
-            if heads == 0 || self.d_model % heads != 0 {
-                return Err(format!("d_model {} is not divisible by {name}_attention_heads {heads}", self.d_model));
-            }
-        }
+        check_heads(self.d_model, self.encoder_attention_heads, self.decoder_attention_heads)?;
         if self.pad_token_id as usize >= self.vocab_size.max(self.target_vocab_size()) {
             return Err(format!("pad_token_id {} outside the vocabulary", self.pad_token_id));
         }
@@ -123,8 +122,7 @@ impl MarianMTModel {
         cfg.validate().map_err(candle_core::Error::msg)?;
         let d = cfg.d_model;
         let m = vb.pp("model");
-        let shared_name = if m.contains_tensor("shared.weight") { "shared" } else { "encoder.embed_tokens" };
-        let shared = m.pp(shared_name).get((cfg.vocab_size, d), "weight")?;
+        let shared = shared_embedding(&m, cfg.vocab_size, d)?;
         let encoder_embed = Embedding::new(shared.clone(), d);
         let decoder_weight = if cfg.share_encoder_decoder_embeddings {
             shared
@@ -133,30 +131,14 @@ impl MarianMTModel {
         };
         let decoder_embed = Embedding::new(decoder_weight.clone(), d);
         // Output projection: tied to the decoder embeddings unless the checkpoint says otherwise.
-        let lm_weight = if !cfg.tie_word_embeddings && vb.contains_tensor("lm_head.weight") {
-            vb.get((cfg.target_vocab_size(), d), "lm_head.weight")?
-        } else {
-            decoder_weight
-        };
+        let lm_weight = output_weight(&vb, cfg.tie_word_embeddings, cfg.target_vocab_size(), d, decoder_weight)?;
         let lm_head = Proj::Dense(Linear::new(lm_weight, None));
-        let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
-            vb.get((1, cfg.target_vocab_size()), "final_logits_bias")?
-        } else {
-            Tensor::zeros((1, cfg.target_vocab_size()), vb.dtype(), vb.device())?
-        };
-        let enc_dims = StackDims {
-            d_model: d,
-            layers: cfg.encoder_layers,
-            heads: cfg.encoder_attention_heads,
-            ffn_dim: cfg.encoder_ffn_dim,
-            activation: cfg.activation_function,
-        };
-        let dec_dims = StackDims {
-            layers: cfg.decoder_layers,
-            heads: cfg.decoder_attention_heads,
-            ffn_dim: cfg.decoder_ffn_dim,
-            ..enc_dims
-        };
+        let (enc_dims, dec_dims) = StackDims::encoder_decoder(
+            d,
+            cfg.activation_function,
+            (cfg.encoder_layers, cfg.encoder_attention_heads, cfg.encoder_ffn_dim),
+            (cfg.decoder_layers, cfg.decoder_attention_heads, cfg.decoder_ffn_dim),
+        );
         let positions = sinusoidal_positions(cfg.max_position_embeddings, d, vb.dtype(), vb.device())?;
         Ok(Self {
             encoder_embed,
@@ -166,7 +148,7 @@ impl MarianMTModel {
             encoder: EncoderStack::load(m.pp("encoder"), &enc_dims)?,
             decoder: DecoderStack::load(m.pp("decoder"), &dec_dims)?,
             lm_head,
-            final_logits_bias,
+            final_logits_bias: final_logits_bias(&vb, cfg.target_vocab_size())?,
             dtype: vb.dtype(),
             device: vb.device().clone(),
             config: cfg.clone(),
@@ -180,20 +162,10 @@ impl MarianMTModel {
         self.dtype
     }
 
-    fn check_positions(&self, upto: usize) -> Result<()> {
-        if upto > self.config.max_position_embeddings {
-            candle_core::bail!(
-                "sequence of {upto} tokens exceeds the model's {} positions",
-                self.config.max_position_embeddings
-            )
-        }
-        Ok(())
-    }
-
     /// Encoder: `input_ids (b, s)` u32 and `attention_mask (b, s)` (1 token, 0 padding) -> `(b, s, d)`.
     pub fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let (_, s) = input_ids.dims2()?;
-        self.check_positions(s)?;
+        check_positions(s, self.max_positions())?;
         let bias = padding_bias(attention_mask, self.dtype)?;
         let emb = (self.encoder_embed.forward(input_ids)? * self.embed_scale)?;
         let h = emb.broadcast_add(&self.positions.i(0..s)?)?;
@@ -210,7 +182,7 @@ impl MarianMTModel {
     pub fn decode(&self, tokens: &Tensor, state: &mut DecoderState) -> Result<Tensor> {
         let (_, t) = tokens.dims2()?;
         let past = state.position;
-        self.check_positions(past + t)?;
+        check_positions(past + t, self.max_positions())?;
         let emb = (self.decoder_embed.forward(tokens)? * self.embed_scale)?;
         let h = emb.broadcast_add(&self.positions.i(past..past + t)?)?;
         let last = self.decoder.forward_last(&h, state)?;

@@ -181,6 +181,10 @@ impl FeedForward {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self.fc2.forward(&self.act.apply(&self.fc1.forward(xs)?)?)
     }
+    fn quantize(&mut self, q: Quantize) -> Result<()> {
+        self.fc1.quantize(q)?;
+        self.fc2.quantize(q)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +286,58 @@ pub struct StackDims {
     pub activation: Activation,
 }
 
+impl StackDims {
+    /// Encoder and decoder dims from the `(layers, attention_heads, ffn_dim)` of each side.
+    pub fn encoder_decoder(d_model: usize, activation: Activation, enc: (usize, usize, usize), dec: (usize, usize, usize)) -> (Self, Self) {
+        let side = |(layers, heads, ffn_dim): (usize, usize, usize)| Self { d_model, layers, heads, ffn_dim, activation };
+        (side(enc), side(dec))
+    }
+}
+
+/// The config check both models make: every stack's heads divide `d_model`.
+pub fn check_heads(d_model: usize, encoder_heads: usize, decoder_heads: usize) -> std::result::Result<(), String> {
+    for (name, heads) in [("encoder", encoder_heads), ("decoder", decoder_heads)] {
+        if heads == 0 || d_model % heads != 0 {
+            return Err(format!("d_model {d_model} is not divisible by {name}_attention_heads {heads}"));
+        }
+    }
+    Ok(())
+}
+
+/// A sequence of `upto` tokens must fit the model's position table.
+pub fn check_positions(upto: usize, max_positions: usize) -> Result<()> {
+    if upto > max_positions {
+        candle_core::bail!("sequence of {upto} tokens exceeds the model's {max_positions} positions")
+    }
+    Ok(())
+}
+
+/// The tied token embedding, `(vocab, d)`, from `vb` rooted at `model`: save_pretrained keeps it once,
+/// under `shared`; old checkpoints may only have the encoder's copy.
+pub fn shared_embedding(model: &VarBuilder, vocab: usize, d: usize) -> Result<Tensor> {
+    let name = if model.contains_tensor("shared.weight") { "shared" } else { "encoder.embed_tokens" };
+    model.pp(name).get((vocab, d), "weight")
+}
+
+/// The output projection: `lm_head.weight` when the config unties it and the checkpoint has one, else
+/// the `tied` embedding. `vb` is rooted at the checkpoint's top level.
+pub fn output_weight(vb: &VarBuilder, tie_word_embeddings: bool, vocab: usize, d: usize, tied: Tensor) -> Result<Tensor> {
+    if !tie_word_embeddings && vb.contains_tensor("lm_head.weight") {
+        vb.get((vocab, d), "lm_head.weight")
+    } else {
+        Ok(tied)
+    }
+}
+
+/// `final_logits_bias (1, vocab)`, zeros when the checkpoint has none.
+pub fn final_logits_bias(vb: &VarBuilder, vocab: usize) -> Result<Tensor> {
+    if vb.contains_tensor("final_logits_bias") {
+        vb.get((1, vocab), "final_logits_bias")
+    } else {
+        Tensor::zeros((1, vocab), vb.dtype(), vb.device())
+    }
+}
+
 /// The encoder layers (`<prefix>.layers.N.*`), applied to already-embedded input.
 #[derive(Debug, Clone)]
 pub struct EncoderStack {
@@ -298,8 +354,7 @@ impl EncoderStack {
     pub fn quantize(&mut self, q: Quantize) -> Result<()> {
         for l in &mut self.layers {
             l.self_attn.quantize(q)?;
-            l.ffn.fc1.quantize(q)?;
-            l.ffn.fc2.quantize(q)?;
+            l.ffn.quantize(q)?;
         }
         Ok(())
     }
@@ -332,8 +387,7 @@ impl DecoderStack {
         for l in &mut self.layers {
             l.self_attn.quantize(q)?;
             l.encoder_attn.quantize(q)?;
-            l.ffn.fc1.quantize(q)?;
-            l.ffn.fc2.quantize(q)?;
+            l.ffn.quantize(q)?;
         }
         Ok(())
     }
