@@ -128,6 +128,9 @@ def build_model(shared, work, steps):
 def train_copy(model, tok, sentences, steps):
     import torch
 
+    # imported here, not at the top: the engine subprocesses must not load torch for nothing (peak RSS)
+    from build_fixtures import train_teacher_forced
+
     torch.set_num_threads(THREADS)
     rng = random.Random(1234)
     # short rows and frozen (tied, random) embeddings: the 58101-wide vocabulary dominates the cost of a
@@ -135,26 +138,9 @@ def train_copy(model, tok, sentences, steps):
     pool = [(tok(s)["input_ids"][:32], tok(text_target=s)["input_ids"][:32]) for s in sentences]
     model.model.shared.weight.requires_grad_(False)
     model.final_logits_bias.requires_grad_(False)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50))
-    pad = tok.pad_token_id
-    model.train()
     t0 = time.time()
-    for step in range(steps):
-        batch = [rng.choice(pool) for _ in range(8)]
-        w = max(len(b[0]) for b in batch)
-        wl = max(len(b[1]) for b in batch)
-        ids = torch.tensor([b[0] + [pad] * (w - len(b[0])) for b in batch])
-        labels = torch.tensor([b[1] + [-100] * (wl - len(b[1])) for b in batch])
-        loss = model(input_ids=ids, attention_mask=(ids != pad).long(), labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % 10 == 0 or step == steps - 1:
-            print(f"  copy-train step {step} loss {loss.item():.3f} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
-    model.eval()
+    train_teacher_forced(model, pool, tok.pad_token_id, steps, rng, batch=8, lr=1e-3, warmup=50, log_every=10,
+                         log=lambda m: print(f"  copy-train {m} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True))
 
 
 # ---------------------------------------------------------------------------------------------------------

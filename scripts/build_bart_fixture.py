@@ -109,28 +109,7 @@ def train(model, tok, sentences, steps, seed):
     torch.manual_seed(seed)
     rng = random.Random(seed)
     pool = [(tok(a)["input_ids"][:120], tok(text_target=b)["input_ids"][:60]) for a, b in lead_pairs(sentences, rng, 8000)]
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 300))
-    pad = tok.pad_token_id
-    model.train()
-
-    def padded(rows, fill):
-        width = max(len(r) for r in rows)
-        return torch.tensor([r + [fill] * (width - len(r)) for r in rows])
-
-    for step in range(steps):
-        batch = [rng.choice(pool) for _ in range(24)]
-        input_ids = padded([b[0] for b in batch], pad)
-        labels = padded([b[1] for b in batch], -100)
-        out = model(input_ids=input_ids, attention_mask=(input_ids != pad).long(), labels=labels)
-        opt.zero_grad()
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            print(f"step {step:5d} loss {out.loss.item():.4f}", flush=True)
-    model.eval()
+    build_fixtures.train_teacher_forced(model, pool, tok.pad_token_id, steps, rng, log_every=100, log=lambda m: print(m, flush=True))
 
 
 def golden(model, tok):

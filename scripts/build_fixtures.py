@@ -180,37 +180,42 @@ def make_config(vocab_size):
     )
 
 
-def train_copy(model, tok, sentences, steps, seed):
-    """Teacher-forced copy task: source sentence -> the same sentence, through target.spm."""
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    # linear warm-up: without it the tiny transformer settles into a language model that ignores its input
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 300))
+def train_teacher_forced(model, pool, pad, steps, rng, batch=24, lr=1e-3, warmup=300, log_every=250, log=print):
+    """Teacher-forced seq2seq training on `pool`, a list of (source ids, target ids): batches drawn with
+    `rng`, Adam with a linear warm-up (without it a small transformer settles into a language model that
+    ignores its input), gradient clipping at 1.0. Only parameters that require grad are trained."""
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     model.train()
-    words = " ".join(sentences).split()
-    # random word salads make the copy generalise beyond the corpus; tokenized once, up front
-    salads = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 10))) for _ in range(6000)]
-    pool = [(tok(s)["input_ids"][:120], tok(text_target=s)["input_ids"][:120]) for s in sentences + salads]
-    pad = tok.pad_token_id
 
     def padded(rows, fill):
         width = max(len(r) for r in rows)
         return torch.tensor([r + [fill] * (width - len(r)) for r in rows])
 
     for step in range(steps):
-        batch = [rng.choice(pool) for _ in range(24)]
-        input_ids = padded([b[0] for b in batch], pad)
-        labels = padded([b[1] for b in batch], -100)
+        drawn = [rng.choice(pool) for _ in range(batch)]
+        input_ids = padded([b[0] for b in drawn], pad)
+        labels = padded([b[1] for b in drawn], -100)
         out = model(input_ids=input_ids, attention_mask=(input_ids != pad).long(), labels=labels)
         opt.zero_grad()
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        if step % 250 == 0 or step == steps - 1:
-            print(f"step {step:5d} loss {out.loss.item():.4f}", flush=True)
+        if step % log_every == 0 or step == steps - 1:
+            log(f"step {step:5d} loss {out.loss.item():.4f}")
     model.eval()
+
+
+def train_copy(model, tok, sentences, steps, seed):
+    """Teacher-forced copy task: source sentence -> the same sentence, through target.spm."""
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    words = " ".join(sentences).split()
+    # random word salads make the copy generalise beyond the corpus; tokenized once, up front
+    salads = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 10))) for _ in range(6000)]
+    pool = [(tok(s)["input_ids"][:120], tok(text_target=s)["input_ids"][:120]) for s in sentences + salads]
+    train_teacher_forced(model, pool, tok.pad_token_id, steps, rng, log=lambda m: print(m, flush=True))
 
 
 def write_model_dir(dst, tokdir, model, config_extra, weights):
