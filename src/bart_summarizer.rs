@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::generation::{generate, GenerationConfig, Hypothesis};
 use crate::model_dir;
 use crate::models::bart::{BartForConditionalGeneration, Config};
+use crate::models::transformer::Quantize;
 use crate::segment::Segmenter;
 use crate::summarize::{Article, Summary, Summarizer};
 use crate::tokenizer::BartTokenizer;
@@ -64,8 +65,9 @@ impl BartSummarizer {
         }
         let tokenizer = BartTokenizer::from_dir(dir)?;
         let (vb, weights_path) = model_dir::load_weights(dir, DType::F32, device)?;
-        let model = BartForConditionalGeneration::load(vb, &config)
+        let mut model = BartForConditionalGeneration::load(vb, &config)
             .map_err(|e| Error::InvalidModelFile { path: weights_path.clone(), reason: format!("does not fit config.json: {e}") })?;
+        model.prepare_weights(Quantize::None)?;
         tracing::debug!(dir = %dir.display(), ?generation, "loaded BART model");
         Ok(Self { model, tokenizer, generation, options, dir: dir.to_path_buf() })
     }

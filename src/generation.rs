@@ -267,14 +267,67 @@ impl Processors<'_> {
     }
 }
 
-fn log_softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return;
+/// `ln Σ e^x` over a row, computed as `max + ln Σ e^(x - max)`; `-inf` when every entry is `-inf`.
+fn log_sum_exp(row: &[f32]) -> f32 {
+    // eight running maxima, so that this pass vectorises too
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = row.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..8 {
+            lanes[l] = lanes[l].max(c[l]);
+        }
     }
-    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
-    let lse = max + sum.ln();
-    row.iter_mut().for_each(|x| *x -= lse);
+    let max = lanes.iter().chain(tail).copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    max + sum_exp_shifted(row, max).ln()
+}
+
+/// `Σ e^(x - max)` with eight running sums, so the compiler vectorises it (the scalar `expf` call per
+/// vocabulary entry was 4 % of a decoding profile).
+fn sum_exp_shifted(row: &[f32], max: f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = row.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..8 {
+            acc[l] += exp_nonpositive(c[l] - max);
+        }
+    }
+    let mut sum = acc.iter().sum::<f32>();
+    for &x in tail {
+        sum += exp_nonpositive(x - max);
+    }
+    sum
+}
+
+/// `e^x` for `x ≤ 0` (Cephes `expf`: range reduction by ln 2 in two parts, degree-6 polynomial, the
+/// power of two put into the exponent bits); within 2 ulp of libm, `-inf` and anything below -87 give
+/// (almost) 0. Branch-free so that loops over it vectorise.
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    let x = x.max(-87.0);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let r2 = r * r;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
+        + 5.000_000_1e-1;
+    let p = p * r2 + r + 1.0;
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// Run `f` on the logits as one row-major host slice; no copy when they already are in host memory.
+fn with_host_logits<R>(logits: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let logits = logits.contiguous()?;
+    {
+        let (storage, layout) = logits.storage_and_layout();
+        if let (candle_core::Storage::Cpu(cpu), Some((a, b))) = (&*storage, layout.contiguous_offsets()) {
+            return Ok(f(&cpu.as_slice::<f32>()?[a..b]));
+        }
+    }
+    Ok(f(&logits.flatten_all()?.to_vec1::<f32>()?))
 }
 
 /// Indices of the `k` largest values, largest first; ties go to the lower index.
@@ -293,12 +346,20 @@ fn top_k(values: &[f32], k: usize) -> Vec<usize> {
 }
 
 /// [`top_k`] in one pass with a small sorted buffer: for k ≪ len (beam candidates over a vocabulary).
+#[cfg(test)]
 fn top_k_scan(values: &[f32], k: usize) -> Vec<usize> {
+    top_k_scan_by(values.len(), k, |i| values[i]).into_iter().map(|(_, i)| i).collect()
+}
+
+/// The `k` largest of `value(0..len)` with their indices, largest first, ties to the lower index
+/// (`top_k`'s order); values are computed once each, on the fly.
+fn top_k_scan_by(len: usize, k: usize, value: impl Fn(usize) -> f32) -> Vec<(f32, usize)> {
     let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
     if k == 0 {
-        return Vec::new();
+        return best;
     }
-    for (i, &v) in values.iter().enumerate() {
+    for i in 0..len {
+        let v = value(i);
         // equal values keep the earlier (lower) index ahead, as top_k's order does
         if best.len() == k && v <= best[k - 1].0 {
             continue;
@@ -307,7 +368,7 @@ fn top_k_scan(values: &[f32], k: usize) -> Vec<usize> {
         best.insert(pos, (v, i));
         best.truncate(k);
     }
-    best.into_iter().map(|(_, i)| i).collect()
+    best
 }
 
 fn u32_tensor(v: &[u32], device: &Device) -> Result<Tensor> {
@@ -359,24 +420,35 @@ fn greedy<M: EncoderDecoder>(model: &M, enc: &Tensor, mask: &Tensor, batch: usiz
         let tokens = Tensor::from_vec(last, (active.len(), 1), &device)?;
         let logits_t = model.step(&tokens, &mut state)?;
         let vocab = logits_t.dim(1)?;
-        let logits = logits_t.flatten_all()?.to_vec1::<f32>()?;
-        let mut scores: Vec<f32> = Vec::with_capacity(vocab);
         let mut keep = Vec::with_capacity(active.len());
-        for (row, &i) in active.iter().enumerate() {
-            scores.clear();
-            scores.extend_from_slice(&logits[row * vocab..(row + 1) * vocab]);
-            procs.apply(&seqs[i], &mut scores);
-            // argmax, first index on ties (torch.argmax)
-            let mut best = 0;
-            for (j, &v) in scores.iter().enumerate() {
-                if v > scores[best] {
-                    best = j;
-                }
-            }
-            log_softmax_in_place(&mut scores);
-            sum_lp[i] += scores[best];
-            seqs[i].push(best as u32);
-            if cfg.eos_token_ids.contains(&(best as u32)) {
+        // Rows are independent: pick each row's token on the thread pool (the main thread alone left the
+        // second core idle for this part of every step), then update the sequences in order.
+        let picks: Vec<(u32, f32)> = with_host_logits(&logits_t, |logits| {
+            use rayon::prelude::*;
+            active
+                .par_iter()
+                .enumerate()
+                .map_init(Vec::new, |scores: &mut Vec<f32>, (row, &i)| {
+                    scores.clear();
+                    scores.extend_from_slice(&logits[row * vocab..(row + 1) * vocab]);
+                    procs.apply(&seqs[i], scores);
+                    // argmax, first index on ties (torch.argmax)
+                    let mut best = 0;
+                    for (j, &v) in scores.iter().enumerate() {
+                        if v > scores[best] {
+                            best = j;
+                        }
+                    }
+                    // the chosen token's log-probability (log-softmax of the processed logits)
+                    let lse = log_sum_exp(scores);
+                    (best as u32, if lse == f32::NEG_INFINITY { scores[best] } else { scores[best] - lse })
+                })
+                .collect()
+        })?;
+        for (row, (&i, &(best, lp))) in active.iter().zip(&picks).enumerate() {
+            sum_lp[i] += lp;
+            seqs[i].push(best);
+            if cfg.eos_token_ids.contains(&best) {
                 finished[i] = true;
             } else {
                 keep.push(row as u32);
@@ -441,29 +513,37 @@ fn beam_search<M: EncoderDecoder>(model: &M, enc: &Tensor, mask: &Tensor, batch:
         let tokens = Tensor::from_vec(last, (active.len() * nb, 1), &device)?;
         let logits_t = model.step(&tokens, &mut state)?;
         let vocab = logits_t.dim(1)?;
-        // one flat copy of the logits (not a Vec per row)
-        let logits = logits_t.flatten_all()?.to_vec1::<f32>()?;
-        let mut rows_buf: Vec<f32> = Vec::with_capacity(vocab);
         let mut reorder: Vec<u32> = Vec::with_capacity(active.len() * nb);
         let mut all_hit = true;
+        // HF takes the top 2×num_beams of the accumulated log-probs over num_beams × vocab. Each of those is
+        // among the top 2×num_beams of its own beam's row under the same order (value, then flat index),
+        // so a one-pass selection per row and a merge of the few survivors give the same candidates
+        // without materialising and sorting num_beams × vocab values. The rows are independent and run
+        // on the thread pool.
+        let row_candidates: Vec<Vec<(f32, usize)>> = with_host_logits(&logits_t, |logits| {
+            use rayon::prelude::*;
+            (0..active.len() * nb)
+                .into_par_iter()
+                .map_init(Vec::new, |row: &mut Vec<f32>, r| {
+                    let (item, j) = (&items[active[r / nb]], r % nb);
+                    let raw = &logits[r * vocab..(r + 1) * vocab];
+                    // log-softmax (HF applies the processors to log-probabilities in beam search)
+                    let lse = log_sum_exp(raw);
+                    row.clear();
+                    if lse == f32::NEG_INFINITY {
+                        row.extend_from_slice(raw);
+                    } else {
+                        row.extend(raw.iter().map(|&x| x - lse));
+                    }
+                    procs.apply(&item.running[j], row);
+                    let base = item.running_scores[j];
+                    top_k_scan_by(vocab, keep_k, |t| row[t] + base).into_iter().map(|(v, t)| (v, j * vocab + t)).collect()
+                })
+                .collect()
+        })?;
         for (slot, &b) in active.iter().enumerate() {
             let item = &mut items[b];
-            // HF takes the top 2×num_beams of the accumulated log-probs over num_beams × vocab. Each of
-            // those is among the top 2×num_beams of its own beam's row under the same order (value, then
-            // flat index), so a one-pass selection per row and a merge of the few survivors give the same
-            // candidates without materialising and sorting num_beams × vocab values.
-            let mut pool: Vec<(f32, usize)> = Vec::with_capacity(nb * keep_k);
-            for j in 0..nb {
-                let row = &mut rows_buf;
-                row.clear();
-                let r = slot * nb + j;
-                row.extend_from_slice(&logits[r * vocab..(r + 1) * vocab]);
-                log_softmax_in_place(row);
-                procs.apply(&item.running[j], row);
-                let base = item.running_scores[j];
-                row.iter_mut().for_each(|x| *x += base);
-                pool.extend(top_k_scan(row, keep_k).into_iter().map(|t| (row[t], j * vocab + t)));
-            }
+            let mut pool: Vec<(f32, usize)> = row_candidates[slot * nb..(slot + 1) * nb].concat();
             pool.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
             pool.truncate(keep_k);
             let cand: Vec<(usize, u32, f32)> = pool.iter().map(|&(v, ix)| (ix / vocab, (ix % vocab) as u32, v)).collect();
@@ -579,6 +659,26 @@ mod tests {
         let v = [1.0, 3.0, 3.0, -1.0, 2.0];
         assert_eq!(top_k(&v, 3), vec![1, 2, 4]);
         assert_eq!(top_k(&v, 10), vec![1, 2, 4, 0, 3]);
+    }
+
+    #[test]
+    fn fast_exp_and_log_sum_exp_match_libm() {
+        let mut x = 0.0f32;
+        while x > -90.0 {
+            let (want, got) = (x.exp(), exp_nonpositive(x));
+            assert!((got - want).abs() <= 2.5e-7 * want + 1e-37, "exp({x}): {got} vs {want}");
+            x -= 0.0137;
+        }
+        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), exp_nonpositive(-87.0));
+        assert!(exp_nonpositive(f32::NEG_INFINITY) < 1e-37);
+        let row: Vec<f32> = (0..1003).map(|i| ((i * 37) % 101) as f32 * 0.173 - 9.0).collect();
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let want = max as f64 + row.iter().map(|&v| ((v - max) as f64).exp()).sum::<f64>().ln();
+        assert!((log_sum_exp(&row) as f64 - want).abs() < 1e-5, "{} vs {want}", log_sum_exp(&row));
+        let mut banned = row.clone();
+        banned.iter_mut().skip(1).for_each(|v| *v = f32::NEG_INFINITY);
+        assert_eq!(log_sum_exp(&banned), row[0]);
+        assert_eq!(log_sum_exp(&[f32::NEG_INFINITY; 9]), f32::NEG_INFINITY);
     }
 
     #[test]

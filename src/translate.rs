@@ -89,7 +89,7 @@ impl MarianTranslator {
             path: weights_path.clone(),
             reason: format!("does not fit config.json: {e}"),
         })?;
-        model.quantize(options.quantize)?;
+        model.prepare_weights(options.quantize)?;
         tracing::debug!(dir = %dir.display(), ?generation, "loaded Marian model");
         Ok(Self { model, tokenizer, generation, options, dir: dir.to_path_buf() })
     }

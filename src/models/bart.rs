@@ -13,7 +13,7 @@ use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{layer_norm, Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::transformer::{
-    check_heads, check_positions, final_logits_bias, output_weight, padding_bias, shared_embedding, Activation, DecoderStack,
+    check_heads, check_positions, final_logits_bias, output_weight, padding_bias, shared_embedding, Activation, DecoderStack, Proj, Quantize,
     DecoderState, EncoderStack, StackDims,
 };
 
@@ -86,8 +86,7 @@ pub struct BartForConditionalGeneration {
     embed_scale: f64,
     encoder: EncoderStack,
     decoder: DecoderStack,
-    lm_head: Linear,
-    final_logits_bias: Tensor,
+    lm_head: Proj,
     dtype: DType,
     device: Device,
     pub config: Config,
@@ -117,8 +116,8 @@ impl BartForConditionalGeneration {
             embed_scale: if cfg.scale_embedding { (d as f64).sqrt() } else { 1.0 },
             encoder: EncoderStack::load(m.pp("encoder"), &enc_dims)?,
             decoder: DecoderStack::load(m.pp("decoder"), &dec_dims)?,
-            lm_head: Linear::new(lm_weight, None),
-            final_logits_bias: final_logits_bias(&vb, cfg.vocab_size)?,
+            // `final_logits_bias` is the projection's bias (added after the matmul, as in transformers).
+            lm_head: Proj::Dense(Linear::new(lm_weight, Some(final_logits_bias(&vb, cfg.vocab_size)?))),
             dtype: vb.dtype(),
             device: vb.device().clone(),
             config: cfg.clone(),
@@ -127,6 +126,14 @@ impl BartForConditionalGeneration {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Lay out (pack or quantize) every linear layer and the output projection for inference; the
+    /// embeddings stay as loaded. See [`Proj::prepare`].
+    pub fn prepare_weights(&mut self, q: Quantize) -> Result<()> {
+        self.encoder.prepare_weights(q)?;
+        self.decoder.prepare_weights(q)?;
+        self.lm_head.prepare(q)
     }
 
     /// Number of positions the model can encode or decode.
@@ -163,7 +170,7 @@ impl BartForConditionalGeneration {
         check_positions(past + t, self.max_positions())?;
         let h = self.embed(tokens, &self.decoder_positions, past, &self.decoder_layernorm_embedding)?;
         let last = self.decoder.forward_last(&h, state)?;
-        self.lm_head.forward(&last)?.broadcast_add(&self.final_logits_bias)?.to_dtype(DType::F32)
+        self.lm_head.forward(&last)?.to_dtype(DType::F32)
     }
 }
 

@@ -103,18 +103,18 @@ pub struct MarianMTModel {
     encoder: EncoderStack,
     decoder: DecoderStack,
     lm_head: Proj,
-    final_logits_bias: Tensor,
     dtype: DType,
     device: Device,
     pub config: Config,
 }
 
 impl MarianMTModel {
-    /// Quantize every linear layer and the output projection (the embeddings stay as loaded).
-    pub fn quantize(&mut self, q: Quantize) -> Result<()> {
-        self.encoder.quantize(q)?;
-        self.decoder.quantize(q)?;
-        self.lm_head.quantize(q)
+    /// Lay out (pack or quantize) every linear layer and the output projection for inference; the
+    /// embeddings stay as loaded. See [`Proj::prepare`].
+    pub fn prepare_weights(&mut self, q: Quantize) -> Result<()> {
+        self.encoder.prepare_weights(q)?;
+        self.decoder.prepare_weights(q)?;
+        self.lm_head.prepare(q)
     }
 
     /// `vb` is rooted at the checkpoint's top level (`model.*`, `lm_head.weight`, `final_logits_bias`).
@@ -132,7 +132,8 @@ impl MarianMTModel {
         let decoder_embed = Embedding::new(decoder_weight.clone(), d);
         // Output projection: tied to the decoder embeddings unless the checkpoint says otherwise.
         let lm_weight = output_weight(&vb, cfg.tie_word_embeddings, cfg.target_vocab_size(), d, decoder_weight)?;
-        let lm_head = Proj::Dense(Linear::new(lm_weight, None));
+        // `final_logits_bias` is the projection's bias (added after the matmul, as in transformers).
+        let lm_head = Proj::Dense(Linear::new(lm_weight, Some(final_logits_bias(&vb, cfg.target_vocab_size())?)));
         let (enc_dims, dec_dims) = StackDims::encoder_decoder(
             d,
             cfg.activation_function,
@@ -148,7 +149,6 @@ impl MarianMTModel {
             encoder: EncoderStack::load(m.pp("encoder"), &enc_dims)?,
             decoder: DecoderStack::load(m.pp("decoder"), &dec_dims)?,
             lm_head,
-            final_logits_bias: final_logits_bias(&vb, cfg.target_vocab_size())?,
             dtype: vb.dtype(),
             device: vb.device().clone(),
             config: cfg.clone(),
@@ -186,8 +186,7 @@ impl MarianMTModel {
         let emb = (self.decoder_embed.forward(tokens)? * self.embed_scale)?;
         let h = emb.broadcast_add(&self.positions.i(past..past + t)?)?;
         let last = self.decoder.forward_last(&h, state)?;
-        let logits = self.lm_head.forward(&last)?.broadcast_add(&self.final_logits_bias)?;
-        logits.to_dtype(DType::F32)
+        self.lm_head.forward(&last)?.to_dtype(DType::F32)
     }
 
     /// Number of positions the model can encode or decode.

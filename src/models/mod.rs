@@ -2,4 +2,5 @@
 pub mod bart;
 pub mod llm;
 pub mod marian;
+pub mod packed_linear;
 pub mod transformer;

@@ -9,6 +9,8 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
+use super::packed_linear::PackedLinear;
+
 /// Weight format of the linear layers (`--quantize`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum Quantize {
@@ -26,6 +28,8 @@ pub enum Quantize {
 #[derive(Debug, Clone)]
 pub enum Proj {
     Dense(Linear),
+    /// f32 on the CPU, weight re-laid in panels once (see [`PackedLinear`]).
+    Packed(PackedLinear),
     Quantized { weight: QMatMul, bias: Option<Tensor> },
 }
 
@@ -33,6 +37,7 @@ impl Proj {
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match self {
             Proj::Dense(l) => l.forward(xs),
+            Proj::Packed(p) => p.forward(xs),
             Proj::Quantized { weight, bias } => {
                 let y = weight.forward(xs)?;
                 match bias {
@@ -43,15 +48,25 @@ impl Proj {
         }
     }
 
-    /// Re-encode the weight in place. Layers whose input width is not a multiple of the block size stay
-    /// dense (Q8_0 blocks are 32 wide).
-    pub fn quantize(&mut self, q: Quantize) -> Result<()> {
-        if let (Proj::Dense(l), Quantize::Q8_0) = (&*self, q) {
-            let (_, k) = l.weight().dims2()?;
-            if k % 32 == 0 && l.weight().device().is_cpu() {
-                let qt = QTensor::quantize(&l.weight().to_dtype(DType::F32)?, GgmlDType::Q8_0)?;
-                *self = Proj::Quantized { weight: QMatMul::from_qtensor(qt)?, bias: l.bias().cloned() };
+    /// Lay the weight out for inference, once after loading: Q8_0 blocks when asked (layers whose input
+    /// width is not a multiple of the 32-wide block stay as they are), otherwise f32 weights on the CPU
+    /// are packed for [`PackedLinear`]. Other dtypes and devices keep candle's `Linear`.
+    pub fn prepare(&mut self, q: Quantize) -> Result<()> {
+        let Proj::Dense(l) = &*self else { return Ok(()) };
+        let w = l.weight();
+        if !w.device().is_cpu() {
+            return Ok(());
+        }
+        match q {
+            Quantize::Q8_0 => {
+                let (_, k) = w.dims2()?;
+                if k % 32 == 0 {
+                    let qt = QTensor::quantize(&w.to_dtype(DType::F32)?, GgmlDType::Q8_0)?;
+                    *self = Proj::Quantized { weight: QMatMul::from_qtensor(qt)?, bias: l.bias().cloned() };
+                }
             }
+            Quantize::None if w.dtype() == DType::F32 => *self = Proj::Packed(PackedLinear::new(w, l.bias())?),
+            Quantize::None => {}
         }
         Ok(())
     }
@@ -166,9 +181,9 @@ struct FeedForward {
 }
 
 impl Attention {
-    fn quantize(&mut self, q: Quantize) -> Result<()> {
+    fn prepare_weights(&mut self, q: Quantize) -> Result<()> {
         for p in [&mut self.q_proj, &mut self.k_proj, &mut self.v_proj, &mut self.out_proj] {
-            p.quantize(q)?;
+            p.prepare(q)?;
         }
         Ok(())
     }
@@ -181,9 +196,9 @@ impl FeedForward {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self.fc2.forward(&self.act.apply(&self.fc1.forward(xs)?)?)
     }
-    fn quantize(&mut self, q: Quantize) -> Result<()> {
-        self.fc1.quantize(q)?;
-        self.fc2.quantize(q)
+    fn prepare_weights(&mut self, q: Quantize) -> Result<()> {
+        self.fc1.prepare(q)?;
+        self.fc2.prepare(q)
     }
 }
 
@@ -351,10 +366,11 @@ impl EncoderStack {
         Ok(Self { layers })
     }
 
-    pub fn quantize(&mut self, q: Quantize) -> Result<()> {
+    /// See [`Proj::prepare`].
+    pub fn prepare_weights(&mut self, q: Quantize) -> Result<()> {
         for l in &mut self.layers {
-            l.self_attn.quantize(q)?;
-            l.ffn.quantize(q)?;
+            l.self_attn.prepare_weights(q)?;
+            l.ffn.prepare_weights(q)?;
         }
         Ok(())
     }
@@ -383,11 +399,12 @@ impl DecoderStack {
         Ok(Self { layers, dtype: vb.dtype() })
     }
 
-    pub fn quantize(&mut self, q: Quantize) -> Result<()> {
+    /// See [`Proj::prepare`].
+    pub fn prepare_weights(&mut self, q: Quantize) -> Result<()> {
         for l in &mut self.layers {
-            l.self_attn.quantize(q)?;
-            l.encoder_attn.quantize(q)?;
-            l.ffn.quantize(q)?;
+            l.self_attn.prepare_weights(q)?;
+            l.encoder_attn.prepare_weights(q)?;
+            l.ffn.prepare_weights(q)?;
         }
         Ok(())
     }
