@@ -11,6 +11,7 @@ pub mod detect;
 pub mod device;
 pub mod document;
 pub mod error;
+pub mod fastmath;
 pub mod generation;
 pub mod input;
 pub mod model_dir;

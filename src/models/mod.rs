@@ -1,6 +1,8 @@
 //! Model files, one per architecture, in candle-transformers' shape (`Config` + `load(vb, &cfg)`).
 pub mod bart;
+pub mod kv_cache;
 pub mod llm;
 pub mod marian;
 pub mod packed_linear;
+pub mod step_attention;
 pub mod transformer;

@@ -10,6 +10,8 @@ use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
 use super::packed_linear::PackedLinear;
+use super::kv_cache::HostKvCache;
+use super::step_attention::{attend_one_position, attend_slices, StepKv};
 
 /// Weight format of the linear layers (`--quantize`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -160,9 +162,23 @@ impl Attention {
         Ok((self.split_heads(&self.k_proj.forward(xs)?)?, self.split_heads(&self.v_proj.forward(xs)?)?))
     }
 
+    /// One position per row (`xs (b, 1, d)`) against a host cache (self-attention, no bias).
+    fn attend_cached(&self, xs: &Tensor, cache: &HostKvCache) -> Result<Tensor> {
+        let (b, _, d) = xs.dims3()?;
+        let q = self.q_proj.forward(xs)?.flatten_all()?.to_vec1::<f32>()?;
+        let kv = StepKv { keys: &cache.keys, values: &cache.values, pair_stride: cache.pair_stride(), len: cache.len };
+        let out = attend_slices(&q, (b, self.num_heads, self.head_dim), kv, None, self.scaling as f32);
+        self.out_proj.forward(&Tensor::from_vec(out, (b, 1, d), xs.device())?)
+    }
+
     fn attend(&self, xs: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         let (b, t, d) = xs.dims3()?;
         let q = self.split_heads(&self.q_proj.forward(xs)?)?;
+        if t == 1 {
+            if let Some(out) = attend_one_position(&q, k, v, bias, self.scaling as f32)? {
+                return self.out_proj.forward(&out);
+            }
+        }
         let mut scores = (q.matmul(&k.t()?)? * self.scaling)?;
         if let Some(bias) = bias {
             scores = scores.broadcast_add(bias)?;
@@ -252,12 +268,23 @@ impl DecoderLayer {
     }
 }
 
+/// One layer's self-attention cache: f32 on the CPU in a [`HostKvCache`], otherwise candle tensors
+/// grown with `cat`.
+#[derive(Debug, Clone)]
+enum SelfKv {
+    Empty,
+    Host(HostKvCache),
+    Tensors(Tensor, Tensor),
+}
+
 /// Per-layer decoder state for one batch of hypotheses (rows = batch × beams).
 #[derive(Debug, Clone)]
 pub struct DecoderState {
-    self_kv: Vec<Option<(Tensor, Tensor)>>,
+    self_kv: Vec<SelfKv>,
     cross_kv: Vec<(Tensor, Tensor)>,
     cross_bias: Tensor,
+    /// scratch for reordering host caches (one buffer shared by the layers)
+    spare: Vec<f32>,
     /// Tokens already fed to the decoder (the position of the next one).
     pub position: usize,
 }
@@ -270,9 +297,7 @@ impl DecoderState {
     /// Keep/reorder rows: `idx` are row indices into the current state. Used by beam search (reorder the
     /// self-attention cache by parent beam) and to drop finished sentences from the batch.
     pub fn select_rows(&mut self, idx: &Tensor) -> Result<()> {
-        for kv in self.self_kv.iter_mut().flatten() {
-            *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
-        }
+        self.reorder_self_cache(idx)?;
         for kv in self.cross_kv.iter_mut() {
             *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
         }
@@ -283,13 +308,22 @@ impl DecoderState {
     /// Reorder only the self-attention cache. Cross-attention K/V are identical for all beams of one
     /// sentence, so a reorder within each sentence's beams leaves them untouched.
     pub fn reorder_self_cache(&mut self, idx: &Tensor) -> Result<()> {
-        for kv in self.self_kv.iter_mut().flatten() {
-            *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
+        let mut host_idx: Option<Vec<u32>> = None;
+        for kv in self.self_kv.iter_mut() {
+            match kv {
+                SelfKv::Empty => {}
+                SelfKv::Host(cache) => {
+                    if host_idx.is_none() {
+                        host_idx = Some(idx.to_vec1::<u32>()?);
+                    }
+                    cache.select_rows(host_idx.as_deref().unwrap_or_default(), &mut self.spare)?;
+                }
+                SelfKv::Tensors(k, v) => *kv = SelfKv::Tensors(k.index_select(idx, 0)?, v.index_select(idx, 0)?),
+            }
         }
         Ok(())
     }
 }
-
 
 /// Sizes of one stack (encoder or decoder) as `config.json` gives them.
 #[derive(Debug, Clone, Copy)]
@@ -425,7 +459,7 @@ impl DecoderStack {
         if let Some(rows) = rows {
             cross_bias = cross_bias.index_select(rows, 0)?;
         }
-        Ok(DecoderState { self_kv: vec![None; self.layers.len()], cross_kv, cross_bias, position: 0 })
+        Ok(DecoderState { self_kv: vec![SelfKv::Empty; self.layers.len()], cross_kv, cross_bias, spare: Vec::new(), position: 0 })
     }
 
     /// Run the layers over `h (rows, t, d)`, the embedded tokens at positions `state.position..+t`;
@@ -437,12 +471,30 @@ impl DecoderStack {
         let mut h = h.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             let (k, v) = layer.self_attn.project_kv(&h)?;
-            let (k, v) = match &state.self_kv[i] {
-                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-                None => (k, v),
+            if matches!(state.self_kv[i], SelfKv::Empty) && k.device().is_cpu() && k.dtype() == DType::F32 {
+                let (rows, heads, _, head_dim) = k.dims4()?;
+                state.self_kv[i] = SelfKv::Host(HostKvCache::new(rows, heads, head_dim));
+            }
+            let a = match &mut state.self_kv[i] {
+                SelfKv::Host(cache) => {
+                    cache.append(&k, &v)?;
+                    if t == 1 {
+                        layer.self_attn.attend_cached(&h, cache)?
+                    } else {
+                        let (k, v) = cache.to_tensors(h.device())?;
+                        layer.self_attn.attend(&h, &k, &v, causal.as_ref())?
+                    }
+                }
+                slot => {
+                    let (k, v) = match slot {
+                        SelfKv::Tensors(pk, pv) => (Tensor::cat(&[&*pk, &k], 2)?, Tensor::cat(&[&*pv, &v], 2)?),
+                        _ => (k, v),
+                    };
+                    let a = layer.self_attn.attend(&h, &k, &v, causal.as_ref())?;
+                    *slot = SelfKv::Tensors(k, v);
+                    a
+                }
             };
-            let a = layer.self_attn.attend(&h, &k, &v, causal.as_ref())?;
-            state.self_kv[i] = Some((k, v));
             h = layer.self_attn_layer_norm.forward(&(&h + a)?)?;
             let (ck, cv) = &state.cross_kv[i];
             let c = layer.encoder_attn.attend(&h, ck, cv, Some(&state.cross_bias))?;
