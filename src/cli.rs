@@ -336,7 +336,6 @@ pub struct DetectArgs {
     pub paragraphs: bool,
 }
 
-/// Parse arguments, run, and return the process exit code.
 /// Process-wide settings for the CPU kernels; called before any tensor work.
 fn tune_runtime(threads: Option<usize>) {
     // candle sizes its pools from RAYON_NUM_THREADS; when it is unset, candle works out the number of
@@ -368,6 +367,7 @@ fn tune_runtime(threads: Option<usize>) {
     }
 }
 
+/// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,

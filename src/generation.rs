@@ -14,6 +14,7 @@
 //! The generator drops finished sentences from the batch (HF keeps computing them); this changes nothing
 //! in the results and saves the work.
 use crate::fastmath::log_sum_exp;
+use crate::host_f32::with_host_f32;
 use candle_core::{Device, Result, Tensor};
 use serde::Deserialize;
 
@@ -268,18 +269,6 @@ impl Processors<'_> {
     }
 }
 
-/// Run `f` on the logits as one row-major host slice; no copy when they already are in host memory.
-fn with_host_logits<R>(logits: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    let logits = logits.contiguous()?;
-    {
-        let (storage, layout) = logits.storage_and_layout();
-        if let (candle_core::Storage::Cpu(cpu), Some((a, b))) = (&*storage, layout.contiguous_offsets()) {
-            return Ok(f(&cpu.as_slice::<f32>()?[a..b]));
-        }
-    }
-    Ok(f(&logits.flatten_all()?.to_vec1::<f32>()?))
-}
-
 /// Indices of the `k` largest values, largest first; ties go to the lower index.
 fn top_k(values: &[f32], k: usize) -> Vec<usize> {
     let k = k.min(values.len());
@@ -373,7 +362,7 @@ fn greedy<M: EncoderDecoder>(model: &M, enc: &Tensor, mask: &Tensor, batch: usiz
         let mut keep = Vec::with_capacity(active.len());
         // Rows are independent: pick each row's token on the thread pool (the main thread alone left the
         // second core idle for this part of every step), then update the sequences in order.
-        let picks: Vec<(u32, f32)> = with_host_logits(&logits_t, |logits| {
+        let picks: Vec<(u32, f32)> = with_host_f32(&logits_t, |logits| {
             use rayon::prelude::*;
             active
                 .par_iter()
@@ -470,7 +459,7 @@ fn beam_search<M: EncoderDecoder>(model: &M, enc: &Tensor, mask: &Tensor, batch:
         // so a one-pass selection per row and a merge of the few survivors give the same candidates
         // without materialising and sorting num_beams × vocab values. The rows are independent and run
         // on the thread pool.
-        let row_candidates: Vec<Vec<(f32, usize)>> = with_host_logits(&logits_t, |logits| {
+        let row_candidates: Vec<Vec<(f32, usize)>> = with_host_f32(&logits_t, |logits| {
             use rayon::prelude::*;
             (0..active.len() * nb)
                 .into_par_iter()

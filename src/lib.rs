@@ -13,6 +13,7 @@ pub mod document;
 pub mod error;
 pub mod fastmath;
 pub mod generation;
+pub mod host_f32;
 pub mod input;
 pub mod model_dir;
 pub mod models;

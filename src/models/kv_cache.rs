@@ -9,17 +9,20 @@
 //! Layout: `(rows, heads, cap, head_dim)`; a (row, head) pair's first `len` positions are filled.
 use candle_core::{Result, Tensor};
 
+use super::step_attention::StepKv;
+use crate::host_f32::with_host_f32;
+
 #[derive(Debug, Clone)]
 pub struct HostKvCache {
-    pub keys: Vec<f32>,
-    pub values: Vec<f32>,
-    pub rows: usize,
-    pub heads: usize,
-    pub head_dim: usize,
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    rows: usize,
+    heads: usize,
+    head_dim: usize,
     /// positions each (row, head) pair has room for
-    pub cap: usize,
+    cap: usize,
     /// positions filled
-    pub len: usize,
+    len: usize,
 }
 
 const INITIAL_CAPACITY: usize = 16;
@@ -32,8 +35,13 @@ impl HostKvCache {
     }
 
     /// Floats between the starts of two (row, head) pairs.
-    pub fn pair_stride(&self) -> usize {
+    fn pair_stride(&self) -> usize {
         self.cap * self.head_dim
+    }
+
+    /// The filled positions, as the fused step attention reads them.
+    pub fn step_kv(&self) -> StepKv<'_> {
+        StepKv { keys: &self.keys, values: &self.values, pair_stride: self.pair_stride(), len: self.len }
     }
 
     /// Append `k`, `v (rows, heads, t, head_dim)` f32 (contiguous, host memory) at positions `len..len+t`.
@@ -45,13 +53,13 @@ impl HostKvCache {
         if self.len + t > self.cap {
             self.grow((2 * self.cap).max(self.len + t));
         }
-        let k = k.flatten_all()?.to_vec1::<f32>()?;
-        let v = v.flatten_all()?.to_vec1::<f32>()?;
-        let (stride, block) = (self.pair_stride(), t * hd);
-        for pair in 0..rows * heads {
-            let dst = pair * stride + self.len * hd;
-            self.keys[dst..dst + block].copy_from_slice(&k[pair * block..(pair + 1) * block]);
-            self.values[dst..dst + block].copy_from_slice(&v[pair * block..(pair + 1) * block]);
+        let (stride, block, at) = (self.pair_stride(), t * hd, self.len * hd);
+        for (buf, step) in [(&mut self.keys, k), (&mut self.values, v)] {
+            with_host_f32(step, |step| {
+                for (pair, src) in step.chunks_exact(block).enumerate() {
+                    buf[pair * stride + at..pair * stride + at + block].copy_from_slice(src);
+                }
+            })?;
         }
         self.len += t;
         Ok(())
@@ -110,7 +118,7 @@ impl HostKvCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, IndexOp};
+    use candle_core::Device;
 
     /// Appends (growing past the initial capacity), row selection with repeats and drops, and the tensor
     /// view agree with the `cat` / `index_select` they replace.
@@ -144,7 +152,6 @@ mod tests {
         }
         assert!(cache.cap >= cache.len && cache.len == 42);
         assert!(cache.select_rows(&[9], &mut spare).is_err());
-        let _ = rk.unwrap().i(0)?;
         Ok(())
     }
 }

@@ -9,9 +9,10 @@
 //!
 //! Numerics follow the unfused path: scores `q·k × scaling + bias`, softmax as `e^(s - max) / Σ`,
 //! then the probability-weighted sum of values.
-use candle_core::{DType, Device, Result, Storage, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 
 use crate::fastmath::exp_nonpositive;
+use crate::host_f32::HostF32;
 
 /// `q (b, h, 1, hd)`, `k`/`v (b, h, L, hd)`, `bias (b, 1, 1, L)` (or none) -> `(b, 1, h × hd)`.
 /// `None` when the fused path does not apply (not f32, not on the CPU, more than one query position);
@@ -101,26 +102,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
-}
-
-/// Read access to a contiguous f32 tensor in host memory.
-struct HostF32<'a> {
-    guard: candle_core::StorageRef<'a>,
-    range: (usize, usize),
-}
-
-impl<'a> HostF32<'a> {
-    fn of(t: &'a Tensor) -> Result<Self> {
-        let (guard, layout) = t.storage_and_layout();
-        let Some(range) = layout.contiguous_offsets() else { candle_core::bail!("step attention: tensor not contiguous") };
-        Ok(Self { guard, range })
-    }
-    fn slice(&self) -> Result<&[f32]> {
-        match &*self.guard {
-            Storage::Cpu(cpu) => Ok(&cpu.as_slice::<f32>()?[self.range.0..self.range.1]),
-            _ => candle_core::bail!("step attention: tensor not in host memory"),
-        }
-    }
 }
 
 #[cfg(test)]

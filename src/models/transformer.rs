@@ -11,7 +11,7 @@ use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
 use super::packed_linear::PackedLinear;
 use super::kv_cache::HostKvCache;
-use super::step_attention::{attend_one_position, attend_slices, StepKv};
+use super::step_attention::{attend_one_position, attend_slices};
 
 /// Weight format of the linear layers (`--quantize`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -166,8 +166,7 @@ impl Attention {
     fn attend_cached(&self, xs: &Tensor, cache: &HostKvCache) -> Result<Tensor> {
         let (b, _, d) = xs.dims3()?;
         let q = self.q_proj.forward(xs)?.flatten_all()?.to_vec1::<f32>()?;
-        let kv = StepKv { keys: &cache.keys, values: &cache.values, pair_stride: cache.pair_stride(), len: cache.len };
-        let out = attend_slices(&q, (b, self.num_heads, self.head_dim), kv, None, self.scaling as f32);
+        let out = attend_slices(&q, (b, self.num_heads, self.head_dim), cache.step_kv(), None, self.scaling as f32);
         self.out_proj.forward(&Tensor::from_vec(out, (b, 1, d), xs.device())?)
     }
 
@@ -308,16 +307,12 @@ impl DecoderState {
     /// Reorder only the self-attention cache. Cross-attention K/V are identical for all beams of one
     /// sentence, so a reorder within each sentence's beams leaves them untouched.
     pub fn reorder_self_cache(&mut self, idx: &Tensor) -> Result<()> {
-        let mut host_idx: Option<Vec<u32>> = None;
+        let has_host = self.self_kv.iter().any(|kv| matches!(kv, SelfKv::Host(_)));
+        let host_idx: Vec<u32> = if has_host { idx.to_vec1()? } else { Vec::new() };
         for kv in self.self_kv.iter_mut() {
             match kv {
                 SelfKv::Empty => {}
-                SelfKv::Host(cache) => {
-                    if host_idx.is_none() {
-                        host_idx = Some(idx.to_vec1::<u32>()?);
-                    }
-                    cache.select_rows(host_idx.as_deref().unwrap_or_default(), &mut self.spare)?;
-                }
+                SelfKv::Host(cache) => cache.select_rows(&host_idx, &mut self.spare)?,
                 SelfKv::Tensors(k, v) => *kv = SelfKv::Tensors(k.index_select(idx, 0)?, v.index_select(idx, 0)?),
             }
         }
