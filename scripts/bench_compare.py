@@ -13,7 +13,7 @@ What it does:
      max_length 256, batches of 32 sorted by length, 2 threads, each engine in its own process (peak RSS is
      that process's);
   4. checks that vertolk's fp32 output ids equal transformers' for every sentence (parity at scale) and
-     reports q8_0's agreement with fp32;
+     reports int8's agreement with fp32;
   5. runs the same chat prompt (a seed article), greedy, through vertolk and llama.cpp on each GGUF found.
 
 Usage:  python3 scripts/bench_compare.py [--shared ../shared] [--work target/bench] [--llm-dir DIR]
@@ -309,7 +309,7 @@ def main():
             ("CTranslate2 fp32", me + ["--engine", "ct2", "--ct2", str(ct2["float32"]), "--model", str(model), "--sentences", str(sent_file), "--beam", str(beams), "--out", str(work / f"ct2-fp32-{beams}.jsonl")]),
             ("CTranslate2 int8", me + ["--engine", "ct2", "--ct2", str(ct2["int8"]), "--model", str(model), "--sentences", str(sent_file), "--beam", str(beams), "--out", str(work / f"ct2-int8-{beams}.jsonl")]),
             ("vertolk fp32", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-fp32-{beams}.jsonl")]),
-            ("vertolk q8_0", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--quantize", "q8_0", "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-q8-{beams}.jsonl")]),
+            ("vertolk int8", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--quantize", "int8", "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-int8-{beams}.jsonl")]),
         ]:
             cached = work / f"result-{name.replace(' ', '-')}-{beams}.json"
             outs[name] = cmd[cmd.index("--out") + 1]
@@ -322,15 +322,15 @@ def main():
         hf = read_ids(outs["transformers fp32"])
         same = lambda a: sum(x == y for x, y in zip(read_ids(outs[a]), hf))
         parity = same("vertolk fp32")
-        q8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["vertolk q8_0"]), read_ids(outs["vertolk fp32"])))
+        int8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["vertolk int8"]), read_ids(outs["vertolk fp32"])))
         ct2_int8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["CTranslate2 int8"]), read_ids(outs["CTranslate2 fp32"])))
         tps = {k: v["generated_tokens"] / v["seconds"] for k, v in res.items()}
         for k, v in res.items():
-            ref_ct2 = tps["CTranslate2 int8" if "int8" in k or "q8" in k else "CTranslate2 fp32"]
+            ref_ct2 = tps["CTranslate2 int8" if "int8" in k else "CTranslate2 fp32"]
             rows.append(f"| {k} | {beams} | {v['sentences'] / v['seconds']:.1f} | {tps[k]:.0f} | {v['peak_rss_mb']:.0f} | "
                         f"{tps[k] / ref_ct2:.2f} | {tps[k] / tps['transformers fp32']:.2f} |")
         rows.append(f"| parity, beams {beams} | | vertolk fp32 = transformers: {parity}/{len(hf)} sentences | "
-                     f"vertolk q8_0 = vertolk fp32: {q8_vs_fp32}/{len(hf)} | CT2 int8 = CT2 fp32: {ct2_int8_vs_fp32}/{len(hf)} | | |")
+                     f"vertolk int8 = vertolk fp32: {int8_vs_fp32}/{len(hf)} | CT2 int8 = CT2 fp32: {ct2_int8_vs_fp32}/{len(hf)} | | |")
         avg_len = sum(len(r) for r in hf) / len(hf)
         rows.append(f"| mean output length, beams {beams} | | {avg_len:.1f} tokens | | | | |")
 

@@ -117,7 +117,7 @@ pub enum BenchCommand {
         /// Sentences per batch at most.
         #[arg(long, default_value_t = 32)]
         max_batch: usize,
-        /// Quantize the linear layers (`q8_0`) or keep f32 (`none`).
+        /// Quantize the linear layers (`int8`, or candle's GGML `q8_0`) or keep f32 (`none`).
         #[arg(long, value_enum, default_value_t = Quantize::None)]
         quantize: Quantize,
         /// Write generated ids, one JSON array per line, in input order.
@@ -201,8 +201,9 @@ pub struct TranslateArgs {
     /// Refuse inputs larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = crate::input::DEFAULT_MAX_BYTES)]
     pub max_input_bytes: u64,
-    /// Quantize the translator's linear layers after loading (`q8_0`: 4× smaller weights). With candle
-    /// 0.11's CPU kernels it is slower than f32 for batched translation; see the README's benchmark.
+    /// Quantize the translator's linear layers after loading (CPU): `int8` (per-column int8 weights,
+    /// per-row int8 activations, as CTranslate2's int8; 4× smaller weights, outputs close to but not
+    /// identical with f32) or `q8_0` (candle's GGML Q8_0 kernel, slower). See the README's benchmark.
     #[arg(long, value_enum, default_value_t = Quantize::None)]
     pub quantize: Quantize,
 }
@@ -246,7 +247,7 @@ pub struct PipelineTranslationArgs {
     /// Source language of all articles; `auto` detects each.
     #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
     pub from: SourceLang,
-    /// Quantize the translator's linear layers (`q8_0`), as `translate --quantize`.
+    /// Quantize the translator's linear layers (`int8` or `q8_0`), as `translate --quantize`.
     #[arg(long, value_enum, default_value_t = Quantize::None)]
     pub quantize: Quantize,
 }

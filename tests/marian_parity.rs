@@ -109,18 +109,21 @@ fn generation_defaults_come_from_the_right_file() {
 }
 
 #[test]
-fn q8_0_quantized_translator_stays_close_to_transformers() {
-    // Q8_0 changes the numbers (no exact parity to claim), but a confident model must keep its choices
-    // on nearly every sentence; a broken quantized path (wrong layout, missing bias) would not.
+fn quantized_translators_stay_close_to_transformers() {
+    // Quantization changes the numbers (no exact parity to claim), but a confident model must keep its
+    // choices on nearly every sentence; a broken quantized path (wrong layout, scale or bias) would not.
+    use vertolk::models::transformer::Quantize;
     let golden = common::golden("marian_generate.json");
-    let opts = TranslatorOptions { num_beams: Some(1), quantize: vertolk::models::transformer::Quantize::Q8_0, ..Default::default() };
-    let t = MarianTranslator::load(&common::fixtures().join(LAYOUTS[0]), &Device::Cpu, opts).unwrap();
-    let pad = t.tokenizer().pad_id();
     let cases: Vec<_> = golden["cases"].as_array().unwrap().iter().filter(|c| c["mode"] == "single" && c["num_beams"] == 1 && c["max_length"].is_null()).collect();
     assert_eq!(cases.len(), 12);
-    let same = cases
-        .iter()
-        .filter(|c| t.translate(&[c["sources"][0].as_str().unwrap()]).unwrap()[0].tokens == hf_generated(&c["sequences"][0], pad))
-        .count();
-    assert!(same >= 10, "q8_0 kept HF's greedy output for only {same}/12 sentences");
+    for quantize in [Quantize::Int8, Quantize::Q8_0] {
+        let opts = TranslatorOptions { num_beams: Some(1), quantize, ..Default::default() };
+        let t = MarianTranslator::load(&common::fixtures().join(LAYOUTS[0]), &Device::Cpu, opts).unwrap();
+        let pad = t.tokenizer().pad_id();
+        let same = cases
+            .iter()
+            .filter(|c| t.translate(&[c["sources"][0].as_str().unwrap()]).unwrap()[0].tokens == hf_generated(&c["sequences"][0], pad))
+            .count();
+        assert!(same >= 10, "{quantize:?} kept HF's greedy output for only {same}/12 sentences");
+    }
 }

@@ -41,7 +41,7 @@ impl HostKvCache {
 
     /// The filled positions, as the fused step attention reads them.
     pub fn step_kv(&self) -> StepKv<'_> {
-        StepKv { keys: &self.keys, values: &self.values, pair_stride: self.pair_stride(), len: self.len }
+        StepKv { keys: &self.keys, values: &self.values, pair_stride: self.pair_stride(), len: self.len, kv_rows: None }
     }
 
     /// Append `k`, `v (rows, heads, t, head_dim)` f32 (contiguous, host memory) at positions `len..len+t`.

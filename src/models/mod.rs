@@ -3,6 +3,7 @@ pub mod bart;
 pub mod kv_cache;
 pub mod llm;
 pub mod marian;
+pub mod packed_int8;
 pub mod packed_linear;
 pub mod step_attention;
 pub mod transformer;

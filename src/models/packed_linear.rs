@@ -114,9 +114,21 @@ impl CustomOp1 for PackedLinear {
 
 /// A raw output pointer that threads writing disjoint columns may share.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(super) struct OutPtr(pub(super) *mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
+
+/// Run `f` over `0..n_panels` split into one contiguous range per thread of the rayon pool, or on this
+/// thread alone when `work` (multiply-adds) is too small to be worth the hand-off.
+pub(super) fn for_panel_ranges(n_panels: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
+    let threads = rayon::current_num_threads().max(1).min(n_panels);
+    if threads <= 1 || work < PARALLEL_MIN_WORK {
+        f(0..n_panels);
+    } else {
+        use rayon::prelude::*;
+        (0..threads).into_par_iter().for_each(|t| f((t * n_panels / threads)..((t + 1) * n_panels / threads)));
+    }
+}
 
 impl Packed {
     fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
@@ -125,20 +137,10 @@ impl Packed {
         if m == 0 || n == 0 {
             return out;
         }
-        let n_panels = n.div_ceil(NR);
         let dst = OutPtr(out.as_mut_ptr());
-        let threads = rayon::current_num_threads().max(1).min(n_panels);
-        if threads == 1 || m * n * self.k < PARALLEL_MIN_WORK {
-            // SAFETY: `out` has capacity m×n; every element is written exactly once below.
-            unsafe { self.panels_range(x, m, 0..n_panels, dst) };
-        } else {
-            use rayon::prelude::*;
-            (0..threads).into_par_iter().for_each(|t| {
-                let range = (t * n_panels / threads)..((t + 1) * n_panels / threads);
-                // SAFETY: threads write disjoint column ranges of `out`.
-                unsafe { self.panels_range(x, m, range, dst) };
-            });
-        }
+        // SAFETY: `out` has capacity m×n; the panel ranges cover every column once, and each call
+        // writes all m rows of its columns.
+        for_panel_ranges(n.div_ceil(NR), m * n * self.k, |range| unsafe { self.panels_range(x, m, range, dst) });
         // SAFETY: all m×n elements were written.
         unsafe { out.set_len(m * n) };
         out

@@ -14,20 +14,28 @@ use candle_core::{DType, Device, Result, Tensor};
 use crate::fastmath::exp_nonpositive;
 use crate::host_f32::HostF32;
 
-/// `q (b, h, 1, hd)`, `k`/`v (b, h, L, hd)`, `bias (b, 1, 1, L)` (or none) -> `(b, 1, h × hd)`.
+/// `q (b, h, 1, hd)`, `k`/`v (B, h, L, hd)`, `bias (B, 1, 1, L)` (or none) -> `(b, 1, h × hd)`.
+/// Query row `r` attends to key/value row `kv_rows[r]` (or `r` itself when `kv_rows` is `None`, then
+/// `B = b`): the beams of one sentence share its cross-attention K/V instead of each holding a copy.
 /// `None` when the fused path does not apply (not f32, not on the CPU, more than one query position);
 /// the caller then takes candle's ops.
-pub fn attend_one_position(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>, scaling: f32) -> Result<Option<Tensor>> {
+pub fn attend_one_position(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>, scaling: f32, kv_rows: Option<&[u32]>) -> Result<Option<Tensor>> {
     if !matches!(q.device(), Device::Cpu) || q.dtype() != DType::F32 || k.dtype() != DType::F32 || v.dtype() != DType::F32 {
         return Ok(None);
     }
     let (b, h, t, hd) = q.dims4()?;
     let (kb, kh, len, khd) = k.dims4()?;
-    if t != 1 || (kb, kh, khd) != (b, h, hd) || v.dims() != k.dims() {
+    if t != 1 || (kh, khd) != (h, hd) || v.dims() != k.dims() {
         return Ok(None);
     }
+    match kv_rows {
+        None if kb != b => return Ok(None),
+        Some(rows) if rows.len() != b => candle_core::bail!("step attention: {} kv rows for {b} query rows", rows.len()),
+        Some(rows) if rows.iter().any(|&r| r as usize >= kb) => candle_core::bail!("step attention: kv row out of range (K/V has {kb})"),
+        _ => {}
+    }
     if let Some(bias) = bias {
-        if bias.dtype() != DType::F32 || bias.dims() != [b, 1, 1, len] {
+        if bias.dtype() != DType::F32 || bias.dims() != [kb, 1, 1, len] {
             return Ok(None);
         }
     }
@@ -38,33 +46,36 @@ pub fn attend_one_position(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Ten
         let k = HostF32::of(&k)?;
         let v = HostF32::of(&v)?;
         let bias_guard = bias.as_ref().map(HostF32::of).transpose()?;
-        let kv = StepKv { keys: k.slice()?, values: v.slice()?, pair_stride: len * hd, len };
+        let kv = StepKv { keys: k.slice()?, values: v.slice()?, pair_stride: len * hd, len, kv_rows };
         attend_slices(q.slice()?, (b, h, hd), kv, bias_guard.as_ref().map(HostF32::slice).transpose()?, scaling)
     };
     Ok(Some(Tensor::from_vec(out, (b, 1, h * hd), q.device())?))
 }
 
-/// Cached keys and values in host memory: (row, head) pair `c` has its `len` positions of `head_dim`
-/// floats at `keys[c × pair_stride..]` (likewise `values`).
+/// Cached keys and values in host memory: (kv row, head) pair `c` has its `len` positions of
+/// `head_dim` floats at `keys[c × pair_stride..]` (likewise `values`). Query row `r` reads kv row
+/// `kv_rows[r]`, or `r` when `kv_rows` is `None`.
 pub struct StepKv<'a> {
     pub keys: &'a [f32],
     pub values: &'a [f32],
     pub pair_stride: usize,
     pub len: usize,
+    pub kv_rows: Option<&'a [u32]>,
 }
 
-/// The fused step attention on host slices: `q` is `(b, h, hd)` row-major, `bias` `(b, len)`; returns
-/// `(b, h × hd)` row-major.
+/// The fused step attention on host slices: `q` is `(b, h, hd)` row-major, `bias` `(kv rows, len)`;
+/// returns `(b, h × hd)` row-major.
 pub fn attend_slices(q: &[f32], (b, h, hd): (usize, usize, usize), kv: StepKv, bias: Option<&[f32]>, scaling: f32) -> Vec<f32> {
-    let StepKv { keys, values, pair_stride, len } = kv;
+    let StepKv { keys, values, pair_stride, len, kv_rows } = kv;
     let mut out = vec![0f32; b * h * hd];
     use rayon::prelude::*;
     // one chunk per (row, head): chunk c is row c / h, head c % h, i.e. (b, 1, h × hd) order
     out.par_chunks_mut(hd).enumerate().for_each_init(Vec::new, |scores: &mut Vec<f32>, (c, o)| {
-        let row = c / h;
+        let row = kv_rows.map_or(c / h, |rows| rows[c / h] as usize);
+        let pair = row * h + c % h;
         let qv = &q[c * hd..(c + 1) * hd];
-        let ks = &keys[c * pair_stride..c * pair_stride + len * hd];
-        let vs = &values[c * pair_stride..c * pair_stride + len * hd];
+        let ks = &keys[pair * pair_stride..pair * pair_stride + len * hd];
+        let vs = &values[pair * pair_stride..pair * pair_stride + len * hd];
         let bias = bias.map(|bs| &bs[row * len..(row + 1) * len]);
         scores.clear();
         scores.extend(ks.chunks_exact(hd).enumerate().map(|(l, key)| {
@@ -127,13 +138,30 @@ mod tests {
             }
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             let want = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, 1, h * hd))?;
-            let got = attend_one_position(&q, &k, &v, bias, scaling as f32)?.expect("fused path applies");
-            let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let got = attend_one_position(&q, &k, &v, bias, scaling as f32, None)?.expect("fused path applies");
+            let diff = (got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "max |diff| {diff}");
+            // Shared K/V: five query rows over the three kv rows must equal the unfused attention on
+            // K/V/bias expanded by index_select (which is what beams of one sentence used to hold).
+            let rows = [2u32, 0, 0, 1, 2];
+            let q5 = Tensor::randn(0f32, 1.0, (rows.len(), h, 1, hd), &dev)?;
+            let idx = Tensor::new(&rows, &dev)?;
+            let (k5, v5) = (k.index_select(&idx, 0)?, v.index_select(&idx, 0)?);
+            let mut scores = (q5.matmul(&k5.t()?)? * scaling)?;
+            if let Some(bias) = bias {
+                scores = scores.broadcast_add(&bias.index_select(&idx, 0)?)?;
+            }
+            let want5 = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v5)?.transpose(1, 2)?.reshape((rows.len(), 1, h * hd))?;
+            let got5 = attend_one_position(&q5, &k, &v, bias, scaling as f32, Some(&rows))?.expect("fused path applies");
+            let diff = (got5 - want5)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "shared rows: max |diff| {diff}");
         }
         // more than one query position is left to candle
         let q2 = Tensor::randn(0f32, 1.0, (b, h, 2, hd), &dev)?;
-        assert!(attend_one_position(&q2, &k, &v, None, 1.0)?.is_none());
+        assert!(attend_one_position(&q2, &k, &v, None, 1.0, None)?.is_none());
+        // kv rows out of range are an error, not a read past the cache
+        let q1 = Tensor::randn(0f32, 1.0, (1, h, 1, hd), &dev)?;
+        assert!(attend_one_position(&q1, &k, &v, None, 1.0, Some(&[3])).is_err());
         Ok(())
     }
 }

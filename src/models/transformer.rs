@@ -9,6 +9,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
+use super::packed_int8::PackedInt8Linear;
 use super::packed_linear::PackedLinear;
 use super::kv_cache::HostKvCache;
 use super::step_attention::{attend_one_position, attend_slices};
@@ -19,8 +20,13 @@ pub enum Quantize {
     /// Keep the checkpoint's float weights.
     #[default]
     None,
-    /// 8-bit blocks of 32 with an f16 scale (GGML Q8_0), activations quantized likewise per row: about
-    /// 4× less weight memory traffic than f32, the int8 counterpart of CTranslate2's `int8`.
+    /// 8-bit weights with one scale per output column, activations quantized per row on each call,
+    /// integer sums (CTranslate2's `int8` scheme; [`PackedInt8Linear`]): 4× less weight memory than f32.
+    #[value(name = "int8")]
+    #[serde(rename = "int8")]
+    Int8,
+    /// GGML Q8_0 (8-bit blocks of 32 with an f16 scale) through candle's `QMatMul`; slower than `int8`
+    /// and than f32 for batched decoding on the CPU, kept for comparison.
     #[value(name = "q8_0")]
     #[serde(rename = "q8_0")]
     Q8_0,
@@ -32,6 +38,8 @@ pub enum Proj {
     Dense(Linear),
     /// f32 on the CPU, weight re-laid in panels once (see [`PackedLinear`]).
     Packed(PackedLinear),
+    /// int8 on the CPU (see [`PackedInt8Linear`]).
+    Int8(PackedInt8Linear),
     Quantized { weight: QMatMul, bias: Option<Tensor> },
 }
 
@@ -40,6 +48,7 @@ impl Proj {
         match self {
             Proj::Dense(l) => l.forward(xs),
             Proj::Packed(p) => p.forward(xs),
+            Proj::Int8(p) => p.forward(xs),
             Proj::Quantized { weight, bias } => {
                 let y = weight.forward(xs)?;
                 match bias {
@@ -50,9 +59,10 @@ impl Proj {
         }
     }
 
-    /// Lay the weight out for inference, once after loading: Q8_0 blocks when asked (layers whose input
-    /// width is not a multiple of the 32-wide block stay as they are), otherwise f32 weights on the CPU
-    /// are packed for [`PackedLinear`]. Other dtypes and devices keep candle's `Linear`.
+    /// Lay the weight out for inference, once after loading: int8 panels or Q8_0 blocks when asked
+    /// (for Q8_0, layers whose input width is not a multiple of the 32-wide block stay as they are),
+    /// otherwise f32 weights on the CPU are packed for [`PackedLinear`]. Other dtypes and devices keep
+    /// candle's `Linear`.
     pub fn prepare(&mut self, q: Quantize) -> Result<()> {
         let Proj::Dense(l) = &*self else { return Ok(()) };
         let w = l.weight();
@@ -60,6 +70,7 @@ impl Proj {
             return Ok(());
         }
         match q {
+            Quantize::Int8 => *self = Proj::Int8(PackedInt8Linear::new(w, l.bias())?),
             Quantize::Q8_0 => {
                 let (_, k) = w.dims2()?;
                 if k % 32 == 0 {
@@ -171,13 +182,29 @@ impl Attention {
     }
 
     fn attend(&self, xs: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.attend_rows(xs, k, v, bias, None)
+    }
+
+    /// As [`attend`](Self::attend), with query row `r` reading K/V/bias row `kv_rows[r]` (cross-attention
+    /// K/V stored once per sentence, shared by its beams).
+    fn attend_rows(&self, xs: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>, kv_rows: Option<&[u32]>) -> Result<Tensor> {
         let (b, t, d) = xs.dims3()?;
         let q = self.split_heads(&self.q_proj.forward(xs)?)?;
         if t == 1 {
-            if let Some(out) = attend_one_position(&q, k, v, bias, self.scaling as f32)? {
+            if let Some(out) = attend_one_position(&q, k, v, bias, self.scaling as f32, kv_rows)? {
                 return self.out_proj.forward(&out);
             }
         }
+        // candle's ops need K/V (and bias) expanded to one row per query row
+        let expanded;
+        let (k, v, bias) = match kv_rows {
+            Some(rows) => {
+                let idx = Tensor::new(rows, k.device())?;
+                expanded = (k.index_select(&idx, 0)?, v.index_select(&idx, 0)?, bias.map(|b| b.index_select(&idx, 0)).transpose()?);
+                (&expanded.0, &expanded.1, expanded.2.as_ref())
+            }
+            None => (k, v, bias),
+        };
         let mut scores = (q.matmul(&k.t()?)? * self.scaling)?;
         if let Some(bias) = bias {
             scores = scores.broadcast_add(bias)?;
@@ -280,8 +307,12 @@ enum SelfKv {
 #[derive(Debug, Clone)]
 pub struct DecoderState {
     self_kv: Vec<SelfKv>,
+    /// Cross-attention K/V per layer, one row per encoder row (sentence), never copied per beam.
     cross_kv: Vec<(Tensor, Tensor)>,
+    /// Padding bias per encoder row.
     cross_bias: Tensor,
+    /// Encoder row of each hypothesis row.
+    cross_rows: Vec<u32>,
     /// scratch for reordering host caches (one buffer shared by the layers)
     spare: Vec<f32>,
     /// Tokens already fed to the decoder (the position of the next one).
@@ -290,17 +321,20 @@ pub struct DecoderState {
 
 impl DecoderState {
     pub fn rows(&self) -> Result<usize> {
-        self.cross_bias.dim(0)
+        Ok(self.cross_rows.len())
     }
 
     /// Keep/reorder rows: `idx` are row indices into the current state. Used by beam search (reorder the
-    /// self-attention cache by parent beam) and to drop finished sentences from the batch.
+    /// self-attention cache by parent beam) and to drop finished sentences from the batch. Only the row
+    /// map of the cross-attention K/V changes; the K/V themselves stay where they are.
     pub fn select_rows(&mut self, idx: &Tensor) -> Result<()> {
-        self.reorder_self_cache(idx)?;
-        for kv in self.cross_kv.iter_mut() {
-            *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
+        let idx_v: Vec<u32> = idx.to_vec1()?;
+        let rows = self.cross_rows.len();
+        if let Some(&bad) = idx_v.iter().find(|&&i| i as usize >= rows) {
+            candle_core::bail!("select_rows: row {bad} of {rows}")
         }
-        self.cross_bias = self.cross_bias.index_select(idx, 0)?;
+        self.reorder_self_cache(idx)?;
+        self.cross_rows = idx_v.iter().map(|&i| self.cross_rows[i as usize]).collect();
         Ok(())
     }
 
@@ -441,20 +475,17 @@ impl DecoderStack {
     /// A fresh state over encoder output: cross-attention K/V are computed here, once per batch.
     /// `rows` selects (and may repeat) encoder rows, e.g. `[0,0,0,0,1,1,1,1]` for 4 beams of 2 sentences.
     pub fn start(&self, encoder_out: &Tensor, attention_mask: &Tensor, rows: Option<&Tensor>) -> Result<DecoderState> {
-        let mut cross_kv = Vec::with_capacity(self.layers.len());
-        let mut cross_bias = padding_bias(attention_mask, self.dtype)?;
-        for layer in &self.layers {
-            let (mut k, mut v) = layer.encoder_attn.project_kv(encoder_out)?;
-            if let Some(rows) = rows {
-                k = k.index_select(rows, 0)?;
-                v = v.index_select(rows, 0)?;
-            }
-            cross_kv.push((k, v));
+        let cross_kv = self.layers.iter().map(|layer| layer.encoder_attn.project_kv(encoder_out)).collect::<Result<Vec<_>>>()?;
+        let cross_bias = padding_bias(attention_mask, self.dtype)?;
+        let sentences = encoder_out.dim(0)?;
+        let cross_rows: Vec<u32> = match rows {
+            Some(rows) => rows.to_vec1()?,
+            None => (0..sentences as u32).collect(),
+        };
+        if let Some(&bad) = cross_rows.iter().find(|&&r| r as usize >= sentences) {
+            candle_core::bail!("decoder start: row {bad} of {sentences} encoder rows")
         }
-        if let Some(rows) = rows {
-            cross_bias = cross_bias.index_select(rows, 0)?;
-        }
-        Ok(DecoderState { self_kv: vec![SelfKv::Empty; self.layers.len()], cross_kv, cross_bias, spare: Vec::new(), position: 0 })
+        Ok(DecoderState { self_kv: vec![SelfKv::Empty; self.layers.len()], cross_kv, cross_bias, cross_rows, spare: Vec::new(), position: 0 })
     }
 
     /// Run the layers over `h (rows, t, d)`, the embedded tokens at positions `state.position..+t`;
@@ -492,7 +523,7 @@ impl DecoderStack {
             };
             h = layer.self_attn_layer_norm.forward(&(&h + a)?)?;
             let (ck, cv) = &state.cross_kv[i];
-            let c = layer.encoder_attn.attend(&h, ck, cv, Some(&state.cross_bias))?;
+            let c = layer.encoder_attn.attend_rows(&h, ck, cv, Some(&state.cross_bias), Some(&state.cross_rows))?;
             h = layer.encoder_attn_layer_norm.forward(&(&h + c)?)?;
             h = layer.final_layer_norm.forward(&(&h + layer.ffn.forward(&h)?)?)?;
         }
