@@ -59,6 +59,20 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     }
 }
 
+/// `a × b + c`, fused (one rounding) where the build's target has FMA instructions; plain where it
+/// has not, since `f32::mul_add` would then call the much slower software `fmaf`.
+#[inline(always)]
+pub fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(any(target_feature = "fma", target_arch = "aarch64"))]
+    {
+        a.mul_add(b, c)
+    }
+    #[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
+    {
+        a * b + c
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,116 +1,107 @@
-//! The decoder's self-attention keys and values, kept in host memory with spare capacity.
+//! The decoder's self-attention keys and values, kept in host memory, appended and reordered in place.
 //!
 //! Why: appending a step with `Tensor::cat` copies the whole cache every step, and beam reordering with
-//! `index_select` copies it again into a freshly zeroed allocation; on beam 4 over 32 sentences those
-//! copies were 12 % of the profile, all on the main thread. Here a step is written in place (the cache
-//! grows by doubling), and a reorder gathers only the filled positions into one spare buffer that the
-//! layers share and swap with.
+//! `index_select` copies it again; even a gather of only the filled positions moved the whole cache once
+//! per step per layer (126 MB a step at beam 4 over 32 sentences by the 40th token, 8–10 % of a
+//! profile). Here each position is written once, as a block of all rows, and a reorder (beam search
+//! choosing parents, finished sentences dropping out) rewrites only a small table of which block row
+//! each current row reads at each position: `positions × rows` integers instead of the K/V themselves.
 //!
-//! Layout: `(rows, heads, cap, head_dim)`; a (row, head) pair's first `len` positions are filled.
+//! Layout: position `p` is a block of `(rows at p, heads, head_dim)` floats at `offsets[p]` in `keys`
+//! (likewise `values`); current row `r` reads block row `origin[p × rows + r]`.
 use candle_core::{Result, Tensor};
 
-use super::step_attention::StepKv;
+use super::step_attention::{KvLayout, StepKv};
 use crate::host_f32::with_host_f32;
 
 #[derive(Debug, Clone)]
 pub struct HostKvCache {
     keys: Vec<f32>,
     values: Vec<f32>,
+    /// start of each position's block in `keys`/`values`
+    offsets: Vec<usize>,
+    /// `len × rows`: the block row that current row `r` reads at position `p`
+    origin: Vec<u32>,
+    /// current rows
     rows: usize,
     heads: usize,
     head_dim: usize,
-    /// positions each (row, head) pair has room for
-    cap: usize,
     /// positions filled
     len: usize,
 }
 
-const INITIAL_CAPACITY: usize = 16;
-
 impl HostKvCache {
     pub fn new(rows: usize, heads: usize, head_dim: usize) -> Self {
-        let cap = INITIAL_CAPACITY;
-        let n = rows * heads * cap * head_dim;
-        Self { keys: vec![0.0; n], values: vec![0.0; n], rows, heads, head_dim, cap, len: 0 }
-    }
-
-    /// Floats between the starts of two (row, head) pairs.
-    fn pair_stride(&self) -> usize {
-        self.cap * self.head_dim
+        Self { keys: Vec::new(), values: Vec::new(), offsets: Vec::new(), origin: Vec::new(), rows, heads, head_dim, len: 0 }
     }
 
     /// The filled positions, as the fused step attention reads them.
     pub fn step_kv(&self) -> StepKv<'_> {
-        StepKv { keys: &self.keys, values: &self.values, pair_stride: self.pair_stride(), len: self.len, kv_rows: None }
+        StepKv {
+            keys: &self.keys,
+            values: &self.values,
+            len: self.len,
+            layout: KvLayout::Positions { offsets: &self.offsets, origin: &self.origin, rows: self.rows },
+        }
     }
 
-    /// Append `k`, `v (rows, heads, t, head_dim)` f32 (contiguous, host memory) at positions `len..len+t`.
+    /// Append `k`, `v (rows, heads, t, head_dim)` f32 (contiguous) at positions `len..len+t`.
     pub fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<()> {
         let (rows, heads, t, hd) = k.dims4()?;
         if (rows, heads, hd) != (self.rows, self.heads, self.head_dim) || v.dims() != k.dims() {
             candle_core::bail!("kv cache: step of shape {:?} for a cache of {}×{}×_×{}", k.dims(), self.rows, self.heads, self.head_dim)
         }
-        if self.len + t > self.cap {
-            self.grow((2 * self.cap).max(self.len + t));
+        let block = rows * heads * hd;
+        for tt in 0..t {
+            self.offsets.push(self.keys.len() + tt * block);
         }
-        let (stride, block, at) = (self.pair_stride(), t * hd, self.len * hd);
         for (buf, step) in [(&mut self.keys, k), (&mut self.values, v)] {
             with_host_f32(step, |step| {
-                for (pair, src) in step.chunks_exact(block).enumerate() {
-                    buf[pair * stride + at..pair * stride + at + block].copy_from_slice(src);
+                if t == 1 {
+                    // (rows, heads, 1, hd) is already the block layout
+                    buf.extend_from_slice(step);
+                } else {
+                    buf.reserve(t * block);
+                    for tt in 0..t {
+                        for pair in step.chunks_exact(t * hd) {
+                            buf.extend_from_slice(&pair[tt * hd..(tt + 1) * hd]);
+                        }
+                    }
                 }
             })?;
         }
+        self.origin.extend((0..t).flat_map(|_| 0..rows as u32));
         self.len += t;
         Ok(())
     }
 
-    fn grow(&mut self, cap: usize) {
-        let (old_stride, filled) = (self.pair_stride(), self.len * self.head_dim);
-        let new_stride = cap * self.head_dim;
-        for buf in [&mut self.keys, &mut self.values] {
-            let mut grown = vec![0f32; self.rows * self.heads * new_stride];
-            for pair in 0..self.rows * self.heads {
-                grown[pair * new_stride..pair * new_stride + filled]
-                    .copy_from_slice(&buf[pair * old_stride..pair * old_stride + filled]);
-            }
-            *buf = grown;
-        }
-        self.cap = cap;
-    }
-
-    /// New row `r` is old row `idx[r]` (rows may repeat or drop out). `spare` is scratch memory shared by
-    /// the layers; it is swapped with this cache's buffers.
-    pub fn select_rows(&mut self, idx: &[u32], spare: &mut Vec<f32>) -> Result<()> {
+    /// New row `r` is old row `idx[r]` (rows may repeat or drop out). Only the row table changes.
+    pub fn select_rows(&mut self, idx: &[u32]) -> Result<()> {
         if let Some(&bad) = idx.iter().find(|&&r| r as usize >= self.rows) {
             candle_core::bail!("kv cache: row {bad} of {}", self.rows)
         }
-        let (stride, filled, heads) = (self.pair_stride(), self.len * self.head_dim, self.heads);
-        let row_size = heads * stride;
-        for buf in [&mut self.keys, &mut self.values] {
-            // only filled positions are ever read, so the spare's old contents need no clearing
-            spare.resize(idx.len() * row_size, 0.0);
-            use rayon::prelude::*;
-            let src: &[f32] = buf;
-            spare[..idx.len() * row_size].par_chunks_mut(row_size).zip(idx.par_iter()).for_each(|(dst, &old)| {
-                for h in 0..heads {
-                    let from = old as usize * row_size + h * stride;
-                    dst[h * stride..h * stride + filled].copy_from_slice(&src[from..from + filled]);
-                }
-            });
-            std::mem::swap(buf, spare);
-        }
+        let rows = self.rows;
+        self.origin = self.origin.chunks_exact(rows.max(1)).flat_map(|at_p| idx.iter().map(|&r| at_p[r as usize])).collect();
         self.rows = idx.len();
         Ok(())
     }
 
     /// The filled part as `(rows, heads, len, head_dim)` tensors (for the unfused attention path).
     pub fn to_tensors(&self, device: &candle_core::Device) -> Result<(Tensor, Tensor)> {
-        let (stride, filled) = (self.pair_stride(), self.len * self.head_dim);
+        let (rows, heads, hd, len) = (self.rows, self.heads, self.head_dim, self.len);
         let gather = |buf: &[f32]| -> Vec<f32> {
-            (0..self.rows * self.heads).flat_map(|p| buf[p * stride..p * stride + filled].iter().copied()).collect()
+            let mut out = Vec::with_capacity(rows * heads * len * hd);
+            for r in 0..rows {
+                for h in 0..heads {
+                    for p in 0..len {
+                        let at = self.offsets[p] + (self.origin[p * rows + r] as usize * heads + h) * hd;
+                        out.extend_from_slice(&buf[at..at + hd]);
+                    }
+                }
+            }
+            out
         };
-        let shape = (self.rows, self.heads, self.len, self.head_dim);
+        let shape = (rows, heads, len, hd);
         Ok((Tensor::from_vec(gather(&self.keys), shape, device)?, Tensor::from_vec(gather(&self.values), shape, device)?))
     }
 }
@@ -118,16 +109,16 @@ impl HostKvCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::step_attention::{attend_one_position, attend_slices};
     use candle_core::Device;
 
-    /// Appends (growing past the initial capacity), row selection with repeats and drops, and the tensor
-    /// view agree with the `cat` / `index_select` they replace.
+    /// Appends (one and several positions), row selection with repeats and drops, the tensor view and
+    /// the fused attention over the cache agree with the `cat` / `index_select` they replace.
     #[test]
     fn matches_cat_and_index_select() -> Result<()> {
         let dev = Device::Cpu;
         let (rows, heads, hd) = (4, 2, 8);
         let mut cache = HostKvCache::new(rows, heads, hd);
-        let mut spare = Vec::new();
         let (mut rk, mut rv): (Option<Tensor>, Option<Tensor>) = (None, None);
         for step in 0..40 {
             let t = if step == 0 { 3 } else { 1 };
@@ -139,7 +130,7 @@ mod tests {
             rv = Some(match rv { Some(p) => Tensor::cat(&[&p, &v], 2)?, None => v });
             if step % 7 == 3 {
                 let idx: Vec<u32> = if n > 2 && step > 20 { vec![2, 0] } else { (0..n as u32).rev().map(|r| r / 2 * 2).collect() };
-                cache.select_rows(&idx, &mut spare)?;
+                cache.select_rows(&idx)?;
                 let t_idx = Tensor::new(idx.as_slice(), &dev)?;
                 rk = Some(rk.unwrap().index_select(&t_idx, 0)?);
                 rv = Some(rv.unwrap().index_select(&t_idx, 0)?);
@@ -149,9 +140,15 @@ mod tests {
             assert_eq!(ck.dims(), ek.dims());
             assert_eq!((ck - ek)?.abs()?.max_all()?.to_scalar::<f32>()?, 0.0);
             assert_eq!((cv - ev)?.abs()?.max_all()?.to_scalar::<f32>()?, 0.0);
+            // attention straight from the cache's blocks = attention over the expanded tensors
+            let n = cache.rows;
+            let q = Tensor::randn(0f32, 1.0, (n, heads, 1, hd), &dev)?;
+            let want = attend_one_position(&q, ek, ev, None, 0.3, None)?.expect("fused path applies").flatten_all()?.to_vec1::<f32>()?;
+            let got = attend_slices(&q.flatten_all()?.to_vec1::<f32>()?, (n, heads, hd), cache.step_kv(), None, 0.3);
+            assert_eq!(got, want, "step {step}");
         }
-        assert!(cache.cap >= cache.len && cache.len == 42);
-        assert!(cache.select_rows(&[9], &mut spare).is_err());
+        assert_eq!(cache.len, 42);
+        assert!(cache.select_rows(&[9]).is_err());
         Ok(())
     }
 }

@@ -11,7 +11,7 @@
 //! then the probability-weighted sum of values.
 use candle_core::{DType, Device, Result, Tensor};
 
-use crate::fastmath::exp_nonpositive;
+use crate::fastmath::{exp_nonpositive, mul_add};
 use crate::host_f32::HostF32;
 
 /// `q (b, h, 1, hd)`, `k`/`v (B, h, L, hd)`, `bias (B, 1, 1, L)` (or none) -> `(b, 1, h × hd)`.
@@ -46,59 +46,89 @@ pub fn attend_one_position(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Ten
         let k = HostF32::of(&k)?;
         let v = HostF32::of(&v)?;
         let bias_guard = bias.as_ref().map(HostF32::of).transpose()?;
-        let kv = StepKv { keys: k.slice()?, values: v.slice()?, pair_stride: len * hd, len, kv_rows };
+        let kv = StepKv { keys: k.slice()?, values: v.slice()?, len, layout: KvLayout::Pairs { pair_stride: len * hd, kv_rows } };
         attend_slices(q.slice()?, (b, h, hd), kv, bias_guard.as_ref().map(HostF32::slice).transpose()?, scaling)
     };
     Ok(Some(Tensor::from_vec(out, (b, 1, h * hd), q.device())?))
 }
 
-/// Cached keys and values in host memory: (kv row, head) pair `c` has its `len` positions of
-/// `head_dim` floats at `keys[c × pair_stride..]` (likewise `values`). Query row `r` reads kv row
-/// `kv_rows[r]`, or `r` when `kv_rows` is `None`.
+/// Cached keys and values in host memory, `head_dim` floats per (row, head, position), `len` positions.
 pub struct StepKv<'a> {
     pub keys: &'a [f32],
     pub values: &'a [f32],
-    pub pair_stride: usize,
     pub len: usize,
-    pub kv_rows: Option<&'a [u32]>,
+    pub layout: KvLayout<'a>,
 }
 
-/// The fused step attention on host slices: `q` is `(b, h, hd)` row-major, `bias` `(kv rows, len)`;
-/// returns `(b, h × hd)` row-major.
+/// Where a (query row, head, position) finds its key and value.
+pub enum KvLayout<'a> {
+    /// (kv row, head) pair `c` holds its positions consecutively at `c × pair_stride`; query row `r`
+    /// reads kv row `kv_rows[r]`, or `r` when `kv_rows` is `None` (cross-attention, tensors).
+    Pairs { pair_stride: usize, kv_rows: Option<&'a [u32]> },
+    /// One block per position, `(block rows, heads, head_dim)` at `offsets[p]`; query row `r` reads row
+    /// `origin[p × rows + r]` of block `p` (the self-attention cache, reordered without copying).
+    Positions { offsets: &'a [usize], origin: &'a [u32], rows: usize },
+}
+
+/// The fused step attention on host slices: `q` is `(b, h, hd)` row-major, `bias` `(kv rows, len)`
+/// (only with [`KvLayout::Pairs`]); returns `(b, h × hd)` row-major.
 pub fn attend_slices(q: &[f32], (b, h, hd): (usize, usize, usize), kv: StepKv, bias: Option<&[f32]>, scaling: f32) -> Vec<f32> {
-    let StepKv { keys, values, pair_stride, len, kv_rows } = kv;
+    let StepKv { keys, values, len, layout } = kv;
     let mut out = vec![0f32; b * h * hd];
     use rayon::prelude::*;
     // one chunk per (row, head): chunk c is row c / h, head c % h, i.e. (b, 1, h × hd) order
     out.par_chunks_mut(hd).enumerate().for_each_init(Vec::new, |scores: &mut Vec<f32>, (c, o)| {
-        let row = kv_rows.map_or(c / h, |rows| rows[c / h] as usize);
-        let pair = row * h + c % h;
+        let (row, head) = (c / h, c % h);
         let qv = &q[c * hd..(c + 1) * hd];
-        let ks = &keys[pair * pair_stride..pair * pair_stride + len * hd];
-        let vs = &values[pair * pair_stride..pair * pair_stride + len * hd];
-        let bias = bias.map(|bs| &bs[row * len..(row + 1) * len]);
-        scores.clear();
-        scores.extend(ks.chunks_exact(hd).enumerate().map(|(l, key)| {
-            let s = dot(qv, key) * scaling;
-            match bias {
-                Some(bs) => s + bs[l],
-                None => s,
+        match layout {
+            KvLayout::Pairs { pair_stride, kv_rows } => {
+                let row = kv_rows.map_or(row, |rows| rows[row] as usize);
+                let base = (row * h + head) * pair_stride;
+                let bias = bias.map(|bs| &bs[row * len..(row + 1) * len]);
+                attend_pair(qv, o, scores, (keys, values, len, hd), bias, scaling, |p| base + p * hd);
             }
-        }));
-        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0f32;
-        for s in scores.iter_mut() {
-            *s = exp_nonpositive(*s - max);
-            sum += *s;
-        }
-        for (p, val) in scores.iter().zip(vs.chunks_exact(hd)) {
-            let p = p / sum;
-            for (o, &x) in o.iter_mut().zip(val) {
-                *o += p * x;
+            KvLayout::Positions { offsets, origin, rows } => {
+                let at = |p: usize| offsets[p] + (origin[p * rows + row] as usize * h + head) * hd;
+                attend_pair(qv, o, scores, (keys, values, len, hd), None, scaling, at);
             }
         }
     });
     out
+}
+
+/// One (row, head): scores `q·k × scaling + bias`, softmax `e^(s - max) / Σ`, then the weighted sum of
+/// values into `o`. Position `p`'s key and value start at `at(p)`.
+#[inline(always)]
+fn attend_pair(
+    qv: &[f32],
+    o: &mut [f32],
+    scores: &mut Vec<f32>,
+    (keys, values, len, hd): (&[f32], &[f32], usize, usize),
+    bias: Option<&[f32]>,
+    scaling: f32,
+    at: impl Fn(usize) -> usize,
+) {
+    scores.clear();
+    scores.extend((0..len).map(|p| {
+        let s = dot(qv, &keys[at(p)..at(p) + hd]) * scaling;
+        match bias {
+            Some(bs) => s + bs[p],
+            None => s,
+        }
+    }));
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for s in scores.iter_mut() {
+        *s = exp_nonpositive(*s - max);
+        sum += *s;
+    }
+    for (p, &w) in scores.iter().enumerate() {
+        let w = w / sum;
+        let val = &values[at(p)..at(p) + hd];
+        for (o, &x) in o.iter_mut().zip(val) {
+            *o = mul_add(w, x, *o);
+        }
+    }
 }
 
 /// Dot product with eight running sums (vectorises; head_dim is a multiple of 8 in practice).
@@ -109,7 +139,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
     for (x, y) in ca.zip(cb) {
         for l in 0..8 {
-            acc[l] += x[l] * y[l];
+            acc[l] = mul_add(x[l], y[l], acc[l]);
         }
     }
     acc.iter().sum::<f32>() + tail

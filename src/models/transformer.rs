@@ -313,8 +313,6 @@ pub struct DecoderState {
     cross_bias: Tensor,
     /// Encoder row of each hypothesis row.
     cross_rows: Vec<u32>,
-    /// scratch for reordering host caches (one buffer shared by the layers)
-    spare: Vec<f32>,
     /// Tokens already fed to the decoder (the position of the next one).
     pub position: usize,
 }
@@ -346,7 +344,7 @@ impl DecoderState {
         for kv in self.self_kv.iter_mut() {
             match kv {
                 SelfKv::Empty => {}
-                SelfKv::Host(cache) => cache.select_rows(&host_idx, &mut self.spare)?,
+                SelfKv::Host(cache) => cache.select_rows(&host_idx)?,
                 SelfKv::Tensors(k, v) => *kv = SelfKv::Tensors(k.index_select(idx, 0)?, v.index_select(idx, 0)?),
             }
         }
@@ -485,7 +483,7 @@ impl DecoderStack {
         if let Some(&bad) = cross_rows.iter().find(|&&r| r as usize >= sentences) {
             candle_core::bail!("decoder start: row {bad} of {sentences} encoder rows")
         }
-        Ok(DecoderState { self_kv: vec![SelfKv::Empty; self.layers.len()], cross_kv, cross_bias, cross_rows, spare: Vec::new(), position: 0 })
+        Ok(DecoderState { self_kv: vec![SelfKv::Empty; self.layers.len()], cross_kv, cross_bias, cross_rows, position: 0 })
     }
 
     /// Run the layers over `h (rows, t, d)`, the embedded tokens at positions `state.position..+t`;
