@@ -307,32 +307,46 @@ enum SelfKv {
 #[derive(Debug, Clone)]
 pub struct DecoderState {
     self_kv: Vec<SelfKv>,
-    /// Cross-attention K/V per layer, one row per encoder row (sentence), never copied per beam.
+    /// Cross-attention K/V per layer and their padding bias: one row per encoder row (sentence) when
+    /// `cross_rows` maps hypotheses onto them, else one row per hypothesis.
     cross_kv: Vec<(Tensor, Tensor)>,
-    /// Padding bias per encoder row.
     cross_bias: Tensor,
-    /// Encoder row of each hypothesis row.
-    cross_rows: Vec<u32>,
+    /// Encoder row of each hypothesis row, when its beams share the sentence's K/V (CPU f32, read by the
+    /// fused step attention, so nothing is copied per beam or when rows drop). `None` on other devices
+    /// and dtypes, where candle's attention ops want K/V expanded to one row per hypothesis.
+    cross_rows: Option<Vec<u32>>,
     /// Tokens already fed to the decoder (the position of the next one).
     pub position: usize,
 }
 
 impl DecoderState {
     pub fn rows(&self) -> Result<usize> {
-        Ok(self.cross_rows.len())
+        match &self.cross_rows {
+            Some(rows) => Ok(rows.len()),
+            None => self.cross_bias.dim(0),
+        }
     }
 
     /// Keep/reorder rows: `idx` are row indices into the current state. Used by beam search (reorder the
-    /// self-attention cache by parent beam) and to drop finished sentences from the batch. Only the row
-    /// map of the cross-attention K/V changes; the K/V themselves stay where they are.
+    /// self-attention cache by parent beam) and to drop finished sentences from the batch. Shared
+    /// cross-attention K/V stay where they are; only their row map changes.
     pub fn select_rows(&mut self, idx: &Tensor) -> Result<()> {
-        let idx_v: Vec<u32> = idx.to_vec1()?;
-        let rows = self.cross_rows.len();
-        if let Some(&bad) = idx_v.iter().find(|&&i| i as usize >= rows) {
-            candle_core::bail!("select_rows: row {bad} of {rows}")
-        }
         self.reorder_self_cache(idx)?;
-        self.cross_rows = idx_v.iter().map(|&i| self.cross_rows[i as usize]).collect();
+        match &mut self.cross_rows {
+            Some(map) => {
+                let idx: Vec<u32> = idx.to_vec1()?;
+                if let Some(&bad) = idx.iter().find(|&&i| i as usize >= map.len()) {
+                    candle_core::bail!("select_rows: row {bad} of {}", map.len())
+                }
+                *map = idx.iter().map(|&i| map[i as usize]).collect();
+            }
+            None => {
+                for kv in self.cross_kv.iter_mut() {
+                    *kv = (kv.0.index_select(idx, 0)?, kv.1.index_select(idx, 0)?);
+                }
+                self.cross_bias = self.cross_bias.index_select(idx, 0)?;
+            }
+        }
         Ok(())
     }
 
@@ -473,16 +487,27 @@ impl DecoderStack {
     /// A fresh state over encoder output: cross-attention K/V are computed here, once per batch.
     /// `rows` selects (and may repeat) encoder rows, e.g. `[0,0,0,0,1,1,1,1]` for 4 beams of 2 sentences.
     pub fn start(&self, encoder_out: &Tensor, attention_mask: &Tensor, rows: Option<&Tensor>) -> Result<DecoderState> {
-        let cross_kv = self.layers.iter().map(|layer| layer.encoder_attn.project_kv(encoder_out)).collect::<Result<Vec<_>>>()?;
-        let cross_bias = padding_bias(attention_mask, self.dtype)?;
+        let mut cross_kv = self.layers.iter().map(|layer| layer.encoder_attn.project_kv(encoder_out)).collect::<Result<Vec<_>>>()?;
+        let mut cross_bias = padding_bias(attention_mask, self.dtype)?;
         let sentences = encoder_out.dim(0)?;
-        let cross_rows: Vec<u32> = match rows {
-            Some(rows) => rows.to_vec1()?,
-            None => (0..sentences as u32).collect(),
+        let cross_rows = if encoder_out.device().is_cpu() && encoder_out.dtype() == DType::F32 {
+            let map: Vec<u32> = match rows {
+                Some(rows) => rows.to_vec1()?,
+                None => (0..sentences as u32).collect(),
+            };
+            if let Some(&bad) = map.iter().find(|&&r| r as usize >= sentences) {
+                candle_core::bail!("decoder start: row {bad} of {sentences} encoder rows")
+            }
+            Some(map)
+        } else {
+            if let Some(rows) = rows {
+                for kv in cross_kv.iter_mut() {
+                    *kv = (kv.0.index_select(rows, 0)?, kv.1.index_select(rows, 0)?);
+                }
+                cross_bias = cross_bias.index_select(rows, 0)?;
+            }
+            None
         };
-        if let Some(&bad) = cross_rows.iter().find(|&&r| r as usize >= sentences) {
-            candle_core::bail!("decoder start: row {bad} of {sentences} encoder rows")
-        }
         Ok(DecoderState { self_kv: vec![SelfKv::Empty; self.layers.len()], cross_kv, cross_bias, cross_rows, position: 0 })
     }
 
@@ -521,7 +546,7 @@ impl DecoderStack {
             };
             h = layer.self_attn_layer_norm.forward(&(&h + a)?)?;
             let (ck, cv) = &state.cross_kv[i];
-            let c = layer.encoder_attn.attend_rows(&h, ck, cv, Some(&state.cross_bias), Some(&state.cross_rows))?;
+            let c = layer.encoder_attn.attend_rows(&h, ck, cv, Some(&state.cross_bias), state.cross_rows.as_deref())?;
             h = layer.encoder_attn_layer_norm.forward(&(&h + c)?)?;
             h = layer.final_layer_norm.forward(&(&h + layer.ffn.forward(&h)?)?)?;
         }
