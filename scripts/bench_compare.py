@@ -14,9 +14,11 @@ What it does:
      that process's);
   4. checks that vertolk's fp32 output ids equal transformers' for every sentence (parity at scale) and
      reports int8's agreement with fp32;
-  5. runs the same chat prompt (a seed article), greedy, through vertolk and llama.cpp on each GGUF found.
+  5. runs the same chat prompt (a seed article), greedy, through vertolk and llama.cpp on each GGUF found,
+     --llm-runs times each, interleaved, and reports the medians.
 
 Usage:  python3 scripts/bench_compare.py [--shared ../shared] [--work target/bench] [--llm-dir DIR]
+        [--skip-llm | --skip-marian] [--llm-runs 3]
 Needs:  cargo build --release; pip install torch transformers sentencepiece ctranslate2
         CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install llama-cpp-python
 """
@@ -25,6 +27,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -262,6 +265,8 @@ def main():
     ap.add_argument("--steps", type=int, default=300, help="copy-task training steps for the bench model")
     ap.add_argument("--beams", default="1,4")
     ap.add_argument("--skip-llm", action="store_true")
+    ap.add_argument("--skip-marian", action="store_true", help="only the LLM table")
+    ap.add_argument("--llm-runs", type=int, default=3, help="runs per LLM engine (median reported)")
     ap.add_argument("--rerun", default="", help="re-measure only engines whose name contains this (e.g. vertolk); "
                     "the others' last results under --work are reused")
     ap.add_argument("--engine", help=argparse.SUPPRESS)
@@ -285,6 +290,11 @@ def main():
     vertolk = ROOT / "target" / "release" / "vertolk"
     if not vertolk.is_file():
         raise SystemExit("build first: cargo build --release")
+    me = [sys.executable, str(Path(__file__).resolve())]
+    if args.skip_marian:
+        if not args.llm_dir:
+            raise SystemExit("--skip-marian needs --llm-dir (or VERTOLK_LLM_DIR)")
+        return llm_table(args, vertolk, me)
     print("building the de-en-shape model (cached) ...", file=sys.stderr)
     model = build_model(Path(args.shared), work, args.steps)
     sentences = bench_sentences()
@@ -300,7 +310,6 @@ def main():
         ct2[q] = d
 
     rows = []
-    me = [sys.executable, str(Path(__file__).resolve())]
     for beams in [int(b) for b in args.beams.split(",")]:
         res = {}
         outs = {}
@@ -342,22 +351,33 @@ def main():
 
     if args.skip_llm or not args.llm_dir:
         return
+    llm_table(args, vertolk, me)
+
+
+def llm_table(args, vertolk, me):
+    """llama.cpp and vertolk on each GGUF, `--llm-runs` times each, interleaved (this machine's speed
+    drifts by 15-30 % over minutes); the table gives the median of each figure."""
     ggufs = sorted(Path(args.llm_dir).glob("*.gguf"))
     prompt = ROOT / "seeds" / "004_cfe423b33326e34a.txt"
-    print("\nLLM summarizer, same ChatML prompt (seed 004), greedy, 64 new tokens, 2 threads\n")
+    med = lambda runs, key: statistics.median(r[key] for r in runs)
+    print(f"\nLLM summarizer, same ChatML prompt (seed 004), greedy, 64 new tokens, {THREADS} threads, "
+          f"median of {args.llm_runs} interleaved runs\n")
     print("| model | engine | prompt tokens | prompt tok/s | generation tok/s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
     for g in ggufs:
-        lc = sub(me + ["--engine", "llama.cpp", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64"])
-        vt = subprocess.run([str(vertolk), "-q", "bench", "llm", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64", "--json"],
-                            capture_output=True, text=True, env=dict(os.environ, RAYON_NUM_THREADS=str(THREADS)))
-        if vt.returncode != 0:
-            raise SystemExit(vt.stderr[-2000:])
-        v = json.loads(vt.stdout.strip().splitlines()[-1])
-        print(f"| {g.name} | llama.cpp | {lc['prompt_tokens']} | {lc['prompt_tok_s']:.1f} | {lc['gen_tok_s']:.1f} | {lc['peak_rss_mb']:.0f} |")
-        print(f"| {g.name} | vertolk | {v['prompt_tokens']} | {v['prompt_tok_s']:.1f} | {v['gen_tok_s']:.1f} | {v['peak_rss_mb']:.0f} |")
-        print(f"| {g.name} | vertolk / llama.cpp | | {v['prompt_tok_s'] / lc['prompt_tok_s']:.2f} | {v['gen_tok_s'] / lc['gen_tok_s']:.2f} | |")
-
+        lcs, vts = [], []
+        for _ in range(args.llm_runs):
+            lcs.append(sub(me + ["--engine", "llama.cpp", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64"]))
+            vt = subprocess.run([str(vertolk), "-q", "bench", "llm", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64", "--json"],
+                                capture_output=True, text=True, env=dict(os.environ, RAYON_NUM_THREADS=str(THREADS)))
+            if vt.returncode != 0:
+                raise SystemExit(vt.stderr[-2000:])
+            vts.append(json.loads(vt.stdout.strip().splitlines()[-1]))
+        for name, runs in (("llama.cpp", lcs), ("vertolk", vts)):
+            print(f"| {g.name} | {name} | {runs[0]['prompt_tokens']} | {med(runs, 'prompt_tok_s'):.1f} | "
+                  f"{med(runs, 'gen_tok_s'):.1f} | {med(runs, 'peak_rss_mb'):.0f} |")
+        print(f"| {g.name} | vertolk / llama.cpp | | {med(vts, 'prompt_tok_s') / med(lcs, 'prompt_tok_s'):.2f} | "
+              f"{med(vts, 'gen_tok_s') / med(lcs, 'gen_tok_s'):.2f} | |")
 
 if __name__ == "__main__":
     main()

@@ -73,6 +73,86 @@ pub fn mul_add(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
+/// Replace each score by `e^(s − max)` and return `(max, Σ)`; eight lanes at a time so that both
+/// passes vectorise (a running scalar max and sum are latency chains).
+pub fn exp_shifted_in_place(s: &mut [f32]) -> (f32, f32) {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = s.chunks_exact(8);
+    let tail_max = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for c in chunks {
+        for l in 0..8 {
+            lanes[l] = lanes[l].max(c[l]);
+        }
+    }
+    let max = lanes.iter().copied().fold(tail_max, f32::max);
+    let mut acc = [0f32; 8];
+    let mut chunks = s.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            c[l] = exp_nonpositive(c[l] - max);
+            acc[l] += c[l];
+        }
+    }
+    let mut sum = acc.iter().sum::<f32>();
+    for x in chunks.into_remainder() {
+        *x = exp_nonpositive(*x - max);
+        sum += *x;
+    }
+    (max, sum)
+}
+
+/// `Σ a·b` with `b` in f16 (a half-precision KV cache), eight lanes at a time: F16C conversion and FMA
+/// where the build target has them, `half`'s conversion otherwise.
+#[inline(always)]
+pub fn dot_f16(a: &[f32], b: &[half::f16]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y.to_f32()).sum();
+    for (x, y) in ca.zip(cb) {
+        let y = f16x8(y);
+        for l in 0..8 {
+            acc[l] = mul_add(x[l], y[l], acc[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `o += w · x` with `x` in f16.
+#[inline(always)]
+pub fn axpy_f16(o: &mut [f32], w: f32, x: &[half::f16]) {
+    debug_assert_eq!(o.len(), x.len());
+    let (co, cx) = (o.chunks_exact_mut(8), x.chunks_exact(8));
+    for (o, x) in co.zip(cx) {
+        let x = f16x8(x);
+        for l in 0..8 {
+            o[l] = mul_add(w, x[l], o[l]);
+        }
+    }
+    let n8 = o.len() / 8 * 8;
+    for (o, x) in o[n8..].iter_mut().zip(&x[n8..]) {
+        *o = mul_add(w, x.to_f32(), *o);
+    }
+}
+
+/// Eight f16 values (`x.len() ≥ 8`) as f32.
+#[inline(always)]
+pub fn f16x8(x: &[half::f16]) -> [f32; 8] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "f16c"))]
+    {
+        use std::arch::x86_64::{_mm256_cvtph_ps, _mm256_storeu_ps, _mm_loadu_si128, __m128i};
+        assert!(x.len() >= 8);
+        let mut out = [0f32; 8];
+        // SAFETY: 8 f16 (16 bytes) are readable; F16C is enabled for the whole build.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm256_cvtph_ps(_mm_loadu_si128(x.as_ptr() as *const __m128i))) };
+        out
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "f16c")))]
+    {
+        std::array::from_fn(|l| x[l].to_f32())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +175,20 @@ mod tests {
         banned.iter_mut().skip(1).for_each(|v| *v = f32::NEG_INFINITY);
         assert_eq!(log_sum_exp(&banned), row[0]);
         assert_eq!(log_sum_exp(&[f32::NEG_INFINITY; 9]), f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn f16_dot_and_axpy_match_f64() {
+        for n in [3usize, 8, 64, 67] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 29) % 17) as f32 * 0.31 - 2.5).collect();
+            let b: Vec<half::f16> = (0..n).map(|i| half::f16::from_f32(((i * 13) % 11) as f32 * 0.7 - 3.0)).collect();
+            let want: f64 = a.iter().zip(&b).map(|(&x, y)| x as f64 * y.to_f64()).sum();
+            assert!((dot_f16(&a, &b) as f64 - want).abs() < 1e-4, "n={n}: {} vs {want}", dot_f16(&a, &b));
+            let mut o = a.clone();
+            axpy_f16(&mut o, 0.5, &b);
+            for ((o, &x), y) in o.iter().zip(&a).zip(&b) {
+                assert!((*o as f64 - (x as f64 + 0.5 * y.to_f64())).abs() < 1e-6, "n={n}");
+            }
+        }
     }
 }

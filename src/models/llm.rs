@@ -1,7 +1,9 @@
-//! Instruct LLMs from a single GGUF file, through candle's quantized model files (llama — which covers
-//! SmolLM2 and Llama —, qwen2, qwen3, gemma3, phi3). Tokenizer from a `tokenizer.json` beside the file
-//! or rebuilt from the GGUF metadata; chat format from the GGUF's chat template; greedy decoding by
-//! default, optional temperature/top-p sampling with a seed; stop tokens; context-length aware.
+//! Instruct LLMs from a single GGUF file: on the CPU, llama (SmolLM2, Llama) and qwen2 through our own
+//! [`super::gguf_llama`] (GGML block kernels, f16 KV cache); on GPUs, and for mixture-of-experts llama,
+//! qwen3, gemma3 and phi3, through candle's quantized model files. Tokenizer from a `tokenizer.json`
+//! beside the file or rebuilt from the GGUF metadata; chat format from the GGUF's chat template; greedy
+//! decoding by default, optional temperature/top-p sampling with a seed; stop tokens; context-length
+//! aware.
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,10 +13,12 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_phi3, quantized_qwen2, quantized_qwen3};
 use tokenizers::Tokenizer;
 
+use super::gguf_llama;
 use crate::error::{Error, Result};
 use crate::tokenizer::gguf::{metadata_str, metadata_u32, tokenizer_from_gguf};
 
 enum Weights {
+    LlamaFamily(gguf_llama::ModelWeights),
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
@@ -25,6 +29,7 @@ enum Weights {
 impl Weights {
     fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
         match self {
+            Weights::LlamaFamily(m) => m.forward(x, pos),
             Weights::Llama(m) => m.forward(x, pos),
             Weights::Qwen2(m) => m.forward(x, pos),
             Weights::Qwen3(m) => m.forward(x, pos),
@@ -34,6 +39,7 @@ impl Weights {
     }
     fn clear(&mut self) {
         match self {
+            Weights::LlamaFamily(m) => m.clear_kv_cache(),
             Weights::Llama(m) => m.clear_kv_cache(),
             Weights::Qwen2(m) => m.clear_kv_cache(),
             Weights::Qwen3(m) => m.clear_kv_cache(),
@@ -151,6 +157,9 @@ impl GgufLlm {
             }
         }
         let weights = match arch.as_str() {
+            "llama" | "qwen2" if device.is_cpu() && metadata_u32(&content, "llama.expert_count").unwrap_or(0) <= 1 => {
+                Weights::LlamaFamily(gguf_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?)
+            }
             "llama" => Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
             "qwen2" => Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
             "qwen3" => Weights::Qwen3(quantized_qwen3::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
@@ -173,7 +182,34 @@ impl GgufLlm {
 
     /// Generate from a fully formatted prompt.
     pub fn generate(&mut self, prompt: &str, params: &SamplingParams) -> Result<Generated> {
-        let ids = self.tokenizer.encode(prompt, false).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec();
+        let ids = self.encode(prompt)?;
+        let (out, stopped, prompt_seconds, generation_seconds) = self.generate_ids(&ids, params)?;
+        tracing::info!(
+            prompt_tokens = ids.len(),
+            prompt_tok_s = format!("{:.1}", ids.len() as f64 / prompt_seconds.max(1e-9)),
+            generated = out.len(),
+            gen_tok_s = format!("{:.1}", out.len() as f64 / generation_seconds.max(1e-9)),
+            "llm generate"
+        );
+        let text = self.tokenizer.decode(&out, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(Generated { text: text.trim().to_string(), prompt_tokens: ids.len(), generated_tokens: out.len(), prompt_seconds, generation_seconds, stopped })
+    }
+
+    /// The prompt's token ids, as [`generate`](Self::generate) encodes them.
+    pub fn encode(&self, prompt: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenizer.encode(prompt, false).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec())
+    }
+
+    /// Continue token ids: the generated ids (stop token excluded), whether a stop token ended them, and
+    /// the seconds spent on the prompt and on generation.
+    fn generate_ids(&mut self, ids: &[u32], params: &SamplingParams) -> Result<(Vec<u32>, bool, f64, f64)> {
+        // Run on a worker of the rayon pool: the kernels' parallel loops then start on this thread and hand
+        // the rest to the other worker, rather than this thread handing all of it over and sleeping until
+        // it is done (a wake-up less per layer; SmolLM2 decoding 68.8 → 72–75 tok/s).
+        rayon::scope(|_| self.generate_ids_in_pool(ids, params))
+    }
+
+    fn generate_ids_in_pool(&mut self, ids: &[u32], params: &SamplingParams) -> Result<(Vec<u32>, bool, f64, f64)> {
         if ids.len() + params.max_new_tokens > self.context_length {
             return Err(Error::Input {
                 path: "prompt".into(),
@@ -219,14 +255,6 @@ impl GgufLlm {
             pos += 1;
         }
         let generation_seconds = t1.elapsed().as_secs_f64();
-        tracing::info!(
-            prompt_tokens = ids.len(),
-            prompt_tok_s = format!("{:.1}", ids.len() as f64 / prompt_seconds.max(1e-9)),
-            generated = out.len(),
-            gen_tok_s = format!("{:.1}", out.len() as f64 / generation_seconds.max(1e-9)),
-            "llm generate"
-        );
-        let text = self.tokenizer.decode(&out, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(Generated { text: text.trim().to_string(), prompt_tokens: ids.len(), generated_tokens: out.len(), prompt_seconds, generation_seconds, stopped })
+        Ok((out, stopped, prompt_seconds, generation_seconds))
     }
 }

@@ -19,11 +19,10 @@
 //! Layout: output columns in panels of [`NR`] = 16; for each group of 4 inputs a panel stores 64 bytes,
 //! columns 0–7 (4 bytes each) then columns 8–15, so one 32-byte load feeds 8 `i32` lanes. `k` is padded
 //! to a multiple of 4 with zeros (in weights and activations alike).
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use std::sync::Arc;
 
-use super::packed_linear::{for_panel_ranges, OutPtr};
+use super::packed_linear::{for_panel_ranges, linear_cpu_fwd, OutPtr};
 
 /// Output columns per panel (two registers of 8 `i32` lanes).
 const NR: usize = 16;
@@ -129,23 +128,7 @@ impl CustomOp1 for PackedInt8Linear {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let p = &*self.inner;
-        let dims = layout.shape().dims();
-        let Some((&k, lead)) = dims.split_last() else { candle_core::bail!("packed-int8: scalar input") };
-        if k != p.k {
-            candle_core::bail!("packed-int8: input has {k} features, the layer takes {}", p.k)
-        }
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("packed-int8: f32 input expected, got {:?}", storage.dtype())
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("packed-int8: input must be contiguous")
-        };
-        let x = &data[start..end];
-        let m = x.len() / k.max(1);
-        let out = p.matmul(x, m);
-        let mut out_dims = lead.to_vec();
-        out_dims.push(p.n);
-        Ok((CpuStorage::F32(out), Shape::from(out_dims)))
+        linear_cpu_fwd(self.name(), p.k, p.n, storage, layout, |x, m| p.matmul(x, m))
     }
 }
 

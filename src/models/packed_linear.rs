@@ -92,24 +92,36 @@ impl CustomOp1 for PackedLinear {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let p = &*self.inner;
-        let dims = layout.shape().dims();
-        let Some((&k, lead)) = dims.split_last() else { candle_core::bail!("packed-linear: scalar input") };
-        if k != p.k {
-            candle_core::bail!("packed-linear: input has {k} features, the layer takes {}", p.k)
-        }
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("packed-linear: f32 input expected, got {:?}", storage.dtype())
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("packed-linear: input must be contiguous")
-        };
-        let x = &data[start..end];
-        let m = x.len() / k.max(1);
-        let out = p.matmul(x, m);
-        let mut out_dims = lead.to_vec();
-        out_dims.push(p.n);
-        Ok((CpuStorage::F32(out), Shape::from(out_dims)))
+        linear_cpu_fwd(self.name(), p.k, p.n, storage, layout, |x, m| p.matmul(x, m))
     }
+}
+
+/// The CPU forward of vertolk's own linear kernels: checks that the input is contiguous f32 with `k`
+/// features, runs `matmul(x, m)` over its `m` rows and returns the input's shape with `n` features last.
+pub(super) fn linear_cpu_fwd(
+    name: &str,
+    k: usize,
+    n: usize,
+    storage: &CpuStorage,
+    layout: &Layout,
+    matmul: impl FnOnce(&[f32], usize) -> Vec<f32>,
+) -> Result<(CpuStorage, Shape)> {
+    let dims = layout.shape().dims();
+    let Some((&width, lead)) = dims.split_last() else { candle_core::bail!("{name}: scalar input") };
+    if width != k {
+        candle_core::bail!("{name}: input has {width} features, the layer takes {k}")
+    }
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{name}: f32 input expected, got {:?}", storage.dtype())
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{name}: input must be contiguous")
+    };
+    let x = &data[start..end];
+    let out = matmul(x, x.len() / k.max(1));
+    let mut out_dims = lead.to_vec();
+    out_dims.push(n);
+    Ok((CpuStorage::F32(out), Shape::from(out_dims)))
 }
 
 /// A raw output pointer that threads writing disjoint columns may share.

@@ -1,0 +1,513 @@
+//! Llama-family decoders from one GGUF file, for the CPU: `llama` (SmolLM2, Llama 2/3, Mistral) and
+//! `qwen2` (Qwen2, Qwen2.5). The maths of candle-transformers' `quantized_llama` / `quantized_qwen2` (RMSNorm,
+//! RoPE, grouped-query attention, SwiGLU), in their shape (`Config` from the file's own metadata,
+//! `ModelWeights::from_gguf`, `forward(tokens, position)`), with these changes for speed on the CPU:
+//! - linear layers run on [`super::gguf_linear`]'s kernels (candle has only scalar code for the Q4_1
+//!   and Q5_0 blocks these models use), q/k/v and gate/up each fused into one layer where they share a
+//!   block type, so the input is quantized once and the pool is woken once;
+//! - the token embedding stays in its blocks and only the looked-up rows are dequantized (candle
+//!   dequantizes the whole table: 544 MB of f32 for Qwen2.5-0.5B's 151936 × 896), and a tied output
+//!   projection reads the same blocks;
+//! - the KV cache is kept in f16 on the host, one growing `[position][head_dim]` vector per K/V head
+//!   (appended in place; candle concatenates the whole cache every token), and decoding attends
+//!   straight from it: the query heads that share a K/V head read its rows together, positions are
+//!   split into chunks over the thread pool and merged with their maxima (flash-decoding). Prompt
+//!   chunks take candle's batched matmuls, each K/V head multiplied once by its group of query heads
+//!   rather than repeated per head.
+//!
+//! Checked against llama.cpp token for token on the real SmolLM2 and Qwen2.5 files (tests/llm.rs).
+use std::sync::Arc;
+
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Module, Result, Tensor};
+
+use super::gguf_linear::{BlockMatrix, GgufLinear};
+use super::packed_linear::{for_panel_ranges, OutPtr};
+use crate::fastmath::{axpy_f16, dot_f16, exp_nonpositive, exp_shifted_in_place, f16x8, mul_add};
+use half::f16;
+
+/// The hyper-parameters of a llama-family GGUF, read from its metadata (`{arch}.*` keys).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub architecture: String,
+    pub n_layer: usize,
+    pub hidden: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub rope_freq_base: f32,
+    /// Qwen2 rotates the halves of each head (GPT-NeoX); llama GGUFs rotate adjacent pairs.
+    pub rope_neox: bool,
+    pub context_length: usize,
+}
+
+impl Config {
+    /// The architectures this file implements.
+    pub const ARCHITECTURES: [&'static str; 2] = ["llama", "qwen2"];
+
+    pub fn from_gguf(ct: &gguf_file::Content) -> Result<Self> {
+        let get = |key: &str| ct.metadata.get(key).ok_or_else(|| candle_core::Error::Msg(format!("GGUF metadata lacks {key}")));
+        let architecture = get("general.architecture")?.to_string()?.clone();
+        if !Self::ARCHITECTURES.contains(&architecture.as_str()) {
+            candle_core::bail!("architecture '{architecture}' is not a llama-family model this file implements")
+        }
+        let a = architecture.as_str();
+        let u = |key: &str| -> Result<usize> { Ok(get(&format!("{a}.{key}"))?.to_u32()? as usize) };
+        let (n_head, hidden) = (u("attention.head_count")?, u("embedding_length")?);
+        if n_head == 0 || hidden % n_head != 0 {
+            candle_core::bail!("{hidden} embedding values do not split into {n_head} heads")
+        }
+        let head_dim = hidden / n_head;
+        let n_kv_head = u("attention.head_count_kv").unwrap_or(n_head);
+        if n_kv_head == 0 || n_head % n_kv_head != 0 {
+            candle_core::bail!("{n_head} query heads do not group over {n_kv_head} key/value heads")
+        }
+        if let Ok(rope_dim) = u("rope.dimension_count") {
+            if rope_dim != head_dim {
+                candle_core::bail!("partial rotary embeddings ({rope_dim} of {head_dim} per head) are not supported")
+            }
+        }
+        if a == "llama" && get("llama.expert_count").and_then(|v| v.to_u32()).unwrap_or(0) > 1 {
+            candle_core::bail!("mixture-of-experts llama models are not implemented here")
+        }
+        Ok(Self {
+            n_layer: u("block_count")?,
+            hidden,
+            n_head,
+            n_kv_head,
+            head_dim,
+            rms_norm_eps: get(&format!("{a}.attention.layer_norm_rms_epsilon"))?.to_f32()? as f64,
+            rope_freq_base: get(&format!("{a}.rope.freq_base")).and_then(|v| v.to_f32()).unwrap_or(10_000.0),
+            rope_neox: a == "qwen2",
+            context_length: u("context_length").unwrap_or(4096),
+            architecture,
+        })
+    }
+}
+
+/// Linear layers that read the same input: one fused layer whose output is split, or the layers apart.
+#[derive(Debug)]
+enum Parallel {
+    Fused { layer: GgufLinear, widths: Vec<usize> },
+    Apart(Vec<GgufLinear>),
+}
+
+impl Parallel {
+    fn new(parts: Vec<GgufLinear>) -> Self {
+        let refs: Vec<&GgufLinear> = parts.iter().collect();
+        match (GgufLinear::fused(&refs), parts.iter().map(|p| p.out_features()).collect::<Option<Vec<_>>>()) {
+            (Some(layer), Some(widths)) => Parallel::Fused { layer, widths },
+            _ => Parallel::Apart(parts),
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        match self {
+            Parallel::Fused { layer, widths } => {
+                let y = layer.forward(x)?;
+                let last = y.rank() - 1;
+                let mut start = 0;
+                widths
+                    .iter()
+                    .map(|&w| {
+                        let part = y.narrow(last, start, w);
+                        start += w;
+                        part
+                    })
+                    .collect()
+            }
+            Parallel::Apart(parts) => parts.iter().map(|p| p.forward(x)).collect(),
+        }
+    }
+}
+
+/// Token embeddings: GGML blocks dequantized row by row on lookup, or a dense table.
+#[derive(Debug)]
+enum Embedding {
+    Blocks(Arc<BlockMatrix>),
+    Dense(Tensor),
+}
+
+impl Embedding {
+    /// `(1, seq)` token ids → `(1, seq, hidden)`.
+    fn forward(&self, ids: &Tensor, hidden: usize, device: &Device) -> Result<Tensor> {
+        match self {
+            Embedding::Blocks(m) => {
+                let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+                let mut out = vec![0f32; ids.len() * hidden];
+                for (&id, row) in ids.iter().zip(out.chunks_exact_mut(hidden)) {
+                    if id as usize >= m.rows() {
+                        candle_core::bail!("token id {id} is outside the vocabulary of {}", m.rows())
+                    }
+                    m.dequantize_row(id as usize, row);
+                }
+                Tensor::from_vec(out, (1, ids.len(), hidden), device)
+            }
+            Embedding::Dense(t) => {
+                let (b, s) = ids.dims2()?;
+                t.index_select(&ids.flatten_all()?, 0)?.reshape((b, s, hidden))
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Layer {
+    attn_norm: Tensor,
+    qkv: Parallel,
+    /// q, k, v biases (Qwen2)
+    qkv_bias: Option<[Vec<f32>; 3]>,
+    attn_output: GgufLinear,
+    ffn_norm: Tensor,
+    gate_up: Parallel,
+    down: GgufLinear,
+    kv: HostKv,
+}
+
+#[derive(Debug)]
+pub struct ModelWeights {
+    cfg: Config,
+    embedding: Embedding,
+    layers: Vec<Layer>,
+    output_norm: Tensor,
+    output: GgufLinear,
+    /// RoPE angles, `context × head_dim / 2`
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    device: Device,
+}
+
+impl ModelWeights {
+    pub fn from_gguf<R: std::io::Seek + std::io::Read>(ct: gguf_file::Content, reader: &mut R, device: &Device) -> Result<Self> {
+        let cfg = Config::from_gguf(&ct)?;
+        let mut tensor = |name: &str| ct.tensor(reader, name, device);
+        let dense = |t: candle_core::quantized::QTensor| t.dequantize(device);
+
+        let embd = tensor("token_embd.weight")?;
+        let (embedding, tied) = match (device.is_cpu(), BlockMatrix::from_qtensor(&embd)?) {
+            (true, Some(m)) => {
+                let m = Arc::new(m);
+                (Embedding::Blocks(m.clone()), Some(GgufLinear::Blocks(m)))
+            }
+            _ => (Embedding::Dense(dense(embd)?), None),
+        };
+        let output = match tensor("output.weight") {
+            Ok(t) => GgufLinear::new(t, device)?,
+            Err(_) => match tied {
+                Some(t) => t,
+                None => GgufLinear::new(tensor("token_embd.weight")?, device)?,
+            },
+        };
+        let mut layers = Vec::with_capacity(cfg.n_layer);
+        for i in 0..cfg.n_layer {
+            let mut t = |name: &str| tensor(&format!("blk.{i}.{name}"));
+            let mut lin = |name: &str| -> Result<GgufLinear> { GgufLinear::new(t(name)?, device) };
+            let qkv = Parallel::new(vec![lin("attn_q.weight")?, lin("attn_k.weight")?, lin("attn_v.weight")?]);
+            let attn_output = lin("attn_output.weight")?;
+            let gate_up = Parallel::new(vec![lin("ffn_gate.weight")?, lin("ffn_up.weight")?]);
+            let down = lin("ffn_down.weight")?;
+            let qkv_bias = if cfg.architecture == "qwen2" { Some([host(&dense(t("attn_q.bias")?)?)?, host(&dense(t("attn_k.bias")?)?)?, host(&dense(t("attn_v.bias")?)?)?]) } else { None };
+            layers.push(Layer {
+                attn_norm: dense(t("attn_norm.weight")?)?,
+                qkv,
+                qkv_bias,
+                attn_output,
+                ffn_norm: dense(t("ffn_norm.weight")?)?,
+                gate_up,
+                down,
+                kv: HostKv::default(),
+            });
+        }
+        let output_norm = dense(tensor("output_norm.weight")?)?;
+        let (cos, sin) = rope_tables(&cfg);
+        Ok(Self { cfg, embedding, layers, output_norm, output, cos, sin, device: device.clone() })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Forget the cached keys and values (a new conversation).
+    pub fn clear_kv_cache(&mut self) {
+        for l in &mut self.layers {
+            l.kv = HostKv::default();
+        }
+    }
+
+    /// `tokens (1, seq)` at positions `pos..pos + seq` (after `pos` cached ones) → logits of the last
+    /// position, `(1, vocab)`.
+    pub fn forward(&mut self, tokens: &Tensor, pos: usize) -> Result<Tensor> {
+        let (b, seq) = tokens.dims2()?;
+        if b != 1 {
+            candle_core::bail!("one sequence at a time (got a batch of {b})")
+        }
+        if pos + seq > self.cfg.context_length {
+            candle_core::bail!("{} positions exceed the model's context of {}", pos + seq, self.cfg.context_length)
+        }
+        let mask = if seq > 1 { Some(self.mask(seq, pos)?) } else { None };
+        let mut x = self.embedding.forward(tokens, self.cfg.hidden, &self.device)?;
+        let cfg = &self.cfg;
+        for layer in &mut self.layers {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, cfg.rms_norm_eps as f32)?;
+            let a = attention(cfg, layer, &h, (&self.cos, &self.sin), pos, mask.as_ref())?;
+            x = (x + a)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, cfg.rms_norm_eps as f32)?;
+            let gu = layer.gate_up.forward(&h)?;
+            let m = layer.down.forward(&(candle_nn::ops::silu(&gu[0])? * &gu[1])?)?;
+            x = (x + m)?;
+        }
+        let last = x.narrow(1, seq - 1, 1)?.squeeze(1)?;
+        let last = candle_nn::ops::rms_norm(&last, &self.output_norm, cfg.rms_norm_eps as f32)?;
+        self.output.forward(&last)
+    }
+
+    /// `(seq, cached + seq)`: 0 where a new token may attend, −∞ after it (built per prompt chunk, not
+    /// kept: prompts of every length would otherwise each leave one behind).
+    fn mask(&self, seq: usize, cached: usize) -> Result<Tensor> {
+        let total = cached + seq;
+        let v: Vec<f32> = (0..seq).flat_map(|i| (0..total).map(move |j| if j > cached + i { f32::NEG_INFINITY } else { 0.0 })).collect();
+        Tensor::from_vec(v, (seq, total), &self.device)
+    }
+}
+
+/// Query rows up to which attention is computed straight from the cache (decoding); longer prompt
+/// chunks go through candle's matmul, which is faster once there are many query rows.
+const FUSED_MAX_ROWS: usize = 4;
+
+/// Keys and values of the positions seen so far, one `[position][head_dim]` vector per K/V head, so
+/// that attention streams each head's rows contiguously and appending never moves older positions.
+/// Held in f16, as llama.cpp does by default: at long contexts decoding is bound by reading the cache
+/// (SmolLM2 at ~1000 positions read 50 MB of f32 cache per token, as much as its weights).
+#[derive(Debug, Default)]
+struct HostKv {
+    k: Vec<Vec<f16>>,
+    v: Vec<Vec<f16>>,
+}
+
+impl HostKv {
+    /// Append `seq` rows of `heads × hd` keys and values (the projections' layout).
+    fn append(&mut self, k: &[f32], v: &[f32], heads: usize, hd: usize) {
+        for (cache, new) in [(&mut self.k, k), (&mut self.v, v)] {
+            cache.resize_with(heads, Vec::new);
+            for row in new.chunks_exact(heads * hd) {
+                for (h, x) in row.chunks_exact(hd).enumerate() {
+                    cache[h].extend(x.iter().map(|&x| f16::from_f32(x)));
+                }
+            }
+        }
+    }
+
+    /// Cached positions.
+    fn len(&self, hd: usize) -> usize {
+        self.k.first().map_or(0, |h| h.len() / hd)
+    }
+
+    /// The cache as `(1, kv heads, positions, head_dim)` f32 tensors (for prompt chunks).
+    fn tensors(&self, hd: usize, dev: &Device) -> Result<(Tensor, Tensor)> {
+        let total = self.len(hd);
+        let t = |x: &[Vec<f16>]| -> Result<Tensor> {
+            let f: Vec<f32> = x.iter().flatten().map(|v| v.to_f32()).collect();
+            Tensor::from_vec(f, (1, x.len(), total, hd), dev)
+        };
+        Ok((t(&self.k)?, t(&self.v)?))
+    }
+}
+
+/// The rows of `t` as one host vector (fused projections hand out narrowed views).
+fn host(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+fn attention(cfg: &Config, layer: &mut Layer, h: &Tensor, rope: (&[f32], &[f32]), pos: usize, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (_, seq, _) = h.dims3()?;
+    let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
+    let qkv = layer.qkv.forward(h)?;
+    let (mut q, mut k, mut v) = (host(&qkv[0])?, host(&qkv[1])?, host(&qkv[2])?);
+    if let Some([bq, bk, bv]) = &layer.qkv_bias {
+        for (x, b) in [(&mut q, bq), (&mut k, bk), (&mut v, bv)] {
+            for row in x.chunks_exact_mut(b.len()) {
+                for (x, b) in row.iter_mut().zip(b) {
+                    *x += b;
+                }
+            }
+        }
+    }
+    rope_rows(cfg, &mut q, nh, pos, rope);
+    rope_rows(cfg, &mut k, nkv, pos, rope);
+    layer.kv.append(&k, &v, nkv, hd);
+    let total = layer.kv.len(hd);
+    let scaling = 1.0 / (hd as f32).sqrt();
+    let group = nh / nkv;
+    let y = if seq <= FUSED_MAX_ROWS {
+        Tensor::from_vec(attend_cached(cfg, &q, &layer.kv, seq, pos), (1, seq, nh * hd), h.device())?
+    } else {
+        let dev = h.device();
+        let (kt, vt) = layer.kv.tensors(hd, dev)?;
+        // Query heads h·g .. h·g + g share K/V head h: stack them as rows against that head's keys.
+        let qt = Tensor::from_vec(q, (1, seq, nh, hd), dev)?.transpose(1, 2)?.contiguous()?.reshape((1, nkv, group * seq, hd))?;
+        let att = (qt.matmul(&kt.t()?)? * scaling as f64)?;
+        let att = match mask {
+            Some(m) => att.reshape((1, nkv, group, seq, total))?.broadcast_add(m)?.reshape((1, nkv, group * seq, total))?,
+            None => att,
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        att.matmul(&vt)?.reshape((1, nh, seq, hd))?.transpose(1, 2)?.reshape((1, seq, nh * hd))?
+    };
+    layer.attn_output.forward(&y)
+}
+
+/// Positions per unit of decoding-attention work.
+const CHUNK: usize = 128;
+
+/// Attention of `seq` new rows (row i at position `pos + i`, seeing positions `0..=pos + i`) straight
+/// from the cache. The `group` query heads that share a K/V head are scored together, so each cached
+/// key and value is read once per group rather than once per query head (memory traffic is what this
+/// costs at long contexts). Positions are cut into chunks of [`CHUNK`] handed to the pool; each chunk
+/// keeps its own maximum, sum of exponentials and unnormalised output, and the chunks are merged by
+/// rescaling with their maxima (the split softmax of flash-decoding).
+fn attend_cached(cfg: &Config, q: &[f32], kv: &HostKv, seq: usize, pos: usize) -> Vec<f32> {
+    let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
+    let group = nh / nkv;
+    let scaling = 1.0 / (hd as f32).sqrt();
+    let n_chunks = (pos + seq).div_ceil(CHUNK);
+    // per task (row, kv head, chunk) and query head of its group: max, sum, then head_dim outputs
+    let stride = hd + 2;
+    let n_tasks = seq * nkv * n_chunks;
+    let mut partial = vec![0f32; n_tasks * group * stride];
+    let dst = OutPtr(partial.as_mut_ptr());
+    for_panel_ranges(n_tasks, seq * nh * (pos + seq) * hd * 2, |tasks| {
+        let dst = dst; // the whole pointer wrapper (Sync), not its raw field
+        let mut scores = vec![0f32; CHUNK];
+        for t in tasks {
+            let (i, rest) = (t / (nkv * n_chunks), t % (nkv * n_chunks));
+            let (kvh, c) = (rest / n_chunks, rest % n_chunks);
+            let (p0, p1) = (c * CHUNK, ((c + 1) * CHUNK).min(pos + i + 1));
+            // SAFETY: each task owns its `group × stride` slice of `partial`.
+            let out = unsafe { std::slice::from_raw_parts_mut(dst.0.add(t * group * stride), group * stride) };
+            if p0 >= p1 {
+                for g in 0..group {
+                    out[g * stride] = f32::NEG_INFINITY;
+                }
+                continue;
+            }
+            let qs = &q[(i * nh + kvh * group) * hd..][..group * hd];
+            let (keys, values) = (&kv.k[kvh][..], &kv.v[kvh][..]);
+            // Query heads of the group one after the other: the chunk's keys and values (16 KB each
+            // at 128 positions × 64 f16) come from memory for the first and from L1 for the rest.
+            for g in 0..group {
+                let (head, o) = out[g * stride..][..stride].split_at_mut(2);
+                let s = &mut scores[..p1 - p0];
+                let qg = &qs[g * hd..][..hd];
+                let (max, sum) = match hd {
+                    64 => attend_chunk::<64>(qg, keys, values, p0, scaling, s, o),
+                    128 => attend_chunk::<128>(qg, keys, values, p0, scaling, s, o),
+                    _ => attend_chunk_any(qg, keys, values, p0, scaling, s, o),
+                };
+                head[0] = max;
+                head[1] = sum;
+            }
+        }
+    });
+    let mut y = vec![0f32; seq * nh * hd];
+    for i in 0..seq {
+        for head in 0..nh {
+            let (kvh, g) = (head / group, head % group);
+            let part = |c: usize| &partial[(((i * nkv + kvh) * n_chunks + c) * group + g) * stride..][..stride];
+            let max = (0..n_chunks).map(|c| part(c)[0]).fold(f32::NEG_INFINITY, f32::max);
+            let o = &mut y[(i * nh + head) * hd..][..hd];
+            let mut sum = 0f32;
+            for c in 0..n_chunks {
+                let pc = part(c);
+                if pc[0] == f32::NEG_INFINITY {
+                    continue;
+                }
+                let r = exp_nonpositive(pc[0] - max);
+                sum += r * pc[1];
+                for (o, &x) in o.iter_mut().zip(&pc[2..]) {
+                    *o = mul_add(r, x, *o);
+                }
+            }
+            for o in o.iter_mut() {
+                *o /= sum;
+            }
+        }
+    }
+    y
+}
+
+/// One query head against positions `p0..p0 + s.len()` of one K/V head's `[position][head_dim]` rows: scores into `s`, then the
+/// unnormalised weighted sum of values into `o`; returns the scores' max and Σ e^(s − max).
+/// With the head size a constant the query, the two score accumulators and the output stay in
+/// registers (an output accumulated in memory made each position wait on the previous store).
+#[inline(always)]
+fn attend_chunk<const HD: usize>(qg: &[f32], keys: &[f16], values: &[f16], p0: usize, scaling: f32, s: &mut [f32], o: &mut [f32]) -> (f32, f32) {
+    let mut qv = [0f32; HD];
+    qv.copy_from_slice(qg);
+    for (p, sc) in (p0..).zip(s.iter_mut()) {
+        let k = &keys[p * HD..][..HD];
+        // two accumulators halve the chain of dependent multiply-adds
+        let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+        for c in 0..HD / 8 {
+            let kx = f16x8(&k[c * 8..]);
+            let acc = if c % 2 == 0 { &mut a } else { &mut b };
+            for l in 0..8 {
+                acc[l] = mul_add(qv[c * 8 + l], kx[l], acc[l]);
+            }
+        }
+        *sc = (0..8).map(|l| a[l] + b[l]).sum::<f32>() * scaling;
+    }
+    let (max, sum) = exp_shifted_in_place(s);
+    let mut acc = [0f32; HD];
+    for (p, &w) in (p0..).zip(s.iter()) {
+        let v = &values[p * HD..][..HD];
+        for c in 0..HD / 8 {
+            let vx = f16x8(&v[c * 8..]);
+            for l in 0..8 {
+                acc[c * 8 + l] = mul_add(w, vx[l], acc[c * 8 + l]);
+            }
+        }
+    }
+    o.copy_from_slice(&acc);
+    (max, sum)
+}
+
+/// [`attend_chunk`] for any head size.
+fn attend_chunk_any(qg: &[f32], keys: &[f16], values: &[f16], p0: usize, scaling: f32, s: &mut [f32], o: &mut [f32]) -> (f32, f32) {
+    let hd = qg.len();
+    for (p, sc) in (p0..).zip(s.iter_mut()) {
+        *sc = dot_f16(qg, &keys[p * hd..][..hd]) * scaling;
+    }
+    let (max, sum) = exp_shifted_in_place(s);
+    o.fill(0.0);
+    for (p, &w) in (p0..).zip(s.iter()) {
+        axpy_f16(o, w, &values[p * hd..][..hd]);
+    }
+    (max, sum)
+}
+
+/// Rotate each head of `x` (`seq × heads × head_dim`, row i at position `pos + i`) exactly as candle's
+/// `rope` (halves, NeoX style) or `rope_i` (adjacent pairs) do.
+fn rope_rows(cfg: &Config, x: &mut [f32], heads: usize, pos: usize, (cos, sin): (&[f32], &[f32])) {
+    let hd = cfg.head_dim;
+    let half = hd / 2;
+    for (i, row) in x.chunks_exact_mut(heads * hd).enumerate() {
+        let (c, s) = (&cos[(pos + i) * half..][..half], &sin[(pos + i) * half..][..half]);
+        for head in row.chunks_exact_mut(hd) {
+            for j in 0..half {
+                let (a, b) = if cfg.rope_neox { (j, j + half) } else { (2 * j, 2 * j + 1) };
+                let (x0, x1) = (head[a], head[b]);
+                head[a] = x0 * c[j] - x1 * s[j];
+                head[b] = x0 * s[j] + x1 * c[j];
+            }
+        }
+    }
+}
+
+/// cos and sin of `position · base^(−2j/head_dim)`, `context × head_dim / 2` each, as candle computes them.
+fn rope_tables(cfg: &Config) -> (Vec<f32>, Vec<f32>) {
+    let theta: Vec<f32> = (0..cfg.head_dim).step_by(2).map(|i| 1f32 / cfg.rope_freq_base.powf(i as f32 / cfg.head_dim as f32)).collect();
+    let freqs: Vec<f32> = (0..cfg.context_length).flat_map(|p| theta.iter().map(move |t| p as f32 * t)).collect();
+    (freqs.iter().map(|f| f.cos()).collect(), freqs.iter().map(|f| f.sin()).collect())
+}
+
