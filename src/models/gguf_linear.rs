@@ -378,43 +378,47 @@ mod avx2 {
         out
     }
 
-    // Each kernel adds even and odd blocks into two accumulators per activation row, so that a block's
-    // multiply-add does not wait for the previous block's.
+    /// The offset term of a block of unsigned weights `u`: Q4_1's `w = d·u + m` adds `m·Σy` (GGML's `s`),
+    /// Q5_0's `w = d·(u − 16)` subtracts `16·d·Σy`.
+    #[derive(Clone, Copy)]
+    enum Offset {
+        Min(f32),
+        Sixteen,
+    }
+
+    /// Add block `b` (unsigned weights `u`, scale `d`) times each row's activations. Even and odd blocks
+    /// go to two accumulators per row, so that a block's multiply-add does not wait for the previous one.
+    #[inline(always)]
+    unsafe fn add_unsigned_block<const R: usize>(u: __m256i, d: f32, off: Offset, a: &[&[ActBlock]; R], b: usize, acc: &mut [[__m256; 2]; R], offs: &mut [f32; R]) {
+        for r in 0..R {
+            let y = a[r].get_unchecked(b);
+            let dd = d * y.d;
+            acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dd), dot_us(u, load_q(y)), acc[r][b & 1]);
+            offs[r] += match off {
+                Offset::Min(m) => m * y.s,
+                Offset::Sixteen => -16.0 * dd * y.qsum,
+            };
+        }
+    }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dot_q4_1<const R: usize>(w: &[u8], a: [&[ActBlock]; R]) -> [f32; R] {
-        const BB: usize = BlockKind::Q4_1.block_bytes();
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        let mut offs = [0f32; R];
-        for (b, blk) in w.chunks_exact(BB).enumerate() {
-            let (d, m) = (read_f16(blk, 0), read_f16(blk, 2));
-            let qx = nibbles(blk.as_ptr().add(4));
-            for r in 0..R {
-                let y = a[r].get_unchecked(b);
-                acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), dot_us(qx, load_q(y)), acc[r][b & 1]);
-                offs[r] += m * y.s;
-            }
+        let (mut acc, mut offs) = ([[_mm256_setzero_ps(); 2]; R], [0f32; R]);
+        for (b, blk) in w.chunks_exact(BlockKind::Q4_1.block_bytes()).enumerate() {
+            let u = nibbles(blk.as_ptr().add(4));
+            add_unsigned_block(u, read_f16(blk, 0), Offset::Min(read_f16(blk, 2)), &a, b, &mut acc, &mut offs);
         }
         finish(&acc, &offs)
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dot_q5_0<const R: usize>(w: &[u8], a: [&[ActBlock]; R]) -> [f32; R] {
-        const BB: usize = BlockKind::Q5_0.block_bytes();
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
-        let mut offs = [0f32; R];
-        for (b, blk) in w.chunks_exact(BB).enumerate() {
-            let d = read_f16(blk, 0);
-            // the unsigned 5-bit value u = q + 16 (nibble, plus 16 where the fifth bit is set) goes
-            // straight into the unsigned operand of maddubs; Σ(u − 16)·y = Σu·y − 16·Σy
+        let (mut acc, mut offs) = ([[_mm256_setzero_ps(); 2]; R], [0f32; R]);
+        for (b, blk) in w.chunks_exact(BlockKind::Q5_0.block_bytes()).enumerate() {
+            // u = q + 16: the nibble, plus 16 where the fifth bit is set
             let hi = _mm256_and_si256(bits(blk.as_ptr().add(2)), _mm256_set1_epi8(0x10));
             let u = _mm256_or_si256(nibbles(blk.as_ptr().add(6)), hi);
-            for r in 0..R {
-                let y = a[r].get_unchecked(b);
-                let dd = d * y.d;
-                acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dd), dot_us(u, load_q(y)), acc[r][b & 1]);
-                offs[r] -= 16.0 * dd * y.qsum;
-            }
+            add_unsigned_block(u, read_f16(blk, 0), Offset::Sixteen, &a, b, &mut acc, &mut offs);
         }
         finish(&acc, &offs)
     }
