@@ -178,6 +178,21 @@ mod tests {
     }
 
     #[test]
+    fn exp_shifted_in_place_matches_libm() {
+        for n in [1usize, 7, 8, 29] {
+            let row: Vec<f32> = (0..n).map(|i| ((i * 37) % 23) as f32 * 0.41 - 4.0).collect();
+            let mut s = row.clone();
+            let (max, sum) = exp_shifted_in_place(&mut s);
+            assert_eq!(max, row.iter().copied().fold(f32::NEG_INFINITY, f32::max), "n={n}");
+            let want: Vec<f64> = row.iter().map(|&v| ((v - max) as f64).exp()).collect();
+            for (g, w) in s.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() <= 3e-7 * w + 1e-38, "n={n}: {g} vs {w}");
+            }
+            assert!((sum as f64 - want.iter().sum::<f64>()).abs() < 1e-5, "n={n}");
+        }
+    }
+
+    #[test]
     fn f16_dot_and_axpy_match_f64() {
         for n in [3usize, 8, 64, 67] {
             let a: Vec<f32> = (0..n).map(|i| ((i * 29) % 17) as f32 * 0.31 - 2.5).collect();

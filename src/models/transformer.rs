@@ -331,14 +331,15 @@ impl DecoderState {
     /// self-attention cache by parent beam) and to drop finished sentences from the batch. Shared
     /// cross-attention K/V stay where they are; only their row map changes.
     pub fn select_rows(&mut self, idx: &Tensor) -> Result<()> {
-        self.reorder_self_cache(idx)?;
+        // one host copy of the index serves the host cache and the cross-row map
+        let host_idx: Vec<u32> = if self.has_host_cache() || self.cross_rows.is_some() { idx.to_vec1()? } else { Vec::new() };
+        self.reorder_self_cache_with(idx, &host_idx)?;
         match &mut self.cross_rows {
             Some(map) => {
-                let idx: Vec<u32> = idx.to_vec1()?;
-                if let Some(&bad) = idx.iter().find(|&&i| i as usize >= map.len()) {
+                if let Some(&bad) = host_idx.iter().find(|&&i| i as usize >= map.len()) {
                     candle_core::bail!("select_rows: row {bad} of {}", map.len())
                 }
-                *map = idx.iter().map(|&i| map[i as usize]).collect();
+                *map = host_idx.iter().map(|&i| map[i as usize]).collect();
             }
             None => {
                 for kv in self.cross_kv.iter_mut() {
@@ -353,12 +354,20 @@ impl DecoderState {
     /// Reorder only the self-attention cache. Cross-attention K/V are identical for all beams of one
     /// sentence, so a reorder within each sentence's beams leaves them untouched.
     pub fn reorder_self_cache(&mut self, idx: &Tensor) -> Result<()> {
-        let has_host = self.self_kv.iter().any(|kv| matches!(kv, SelfKv::Host(_)));
-        let host_idx: Vec<u32> = if has_host { idx.to_vec1()? } else { Vec::new() };
+        let host_idx: Vec<u32> = if self.has_host_cache() { idx.to_vec1()? } else { Vec::new() };
+        self.reorder_self_cache_with(idx, &host_idx)
+    }
+
+    fn has_host_cache(&self) -> bool {
+        self.self_kv.iter().any(|kv| matches!(kv, SelfKv::Host(_)))
+    }
+
+    /// `host_idx` is `idx` on the host when any layer's cache is a host cache (empty otherwise).
+    fn reorder_self_cache_with(&mut self, idx: &Tensor, host_idx: &[u32]) -> Result<()> {
         for kv in self.self_kv.iter_mut() {
             match kv {
                 SelfKv::Empty => {}
-                SelfKv::Host(cache) => cache.select_rows(&host_idx)?,
+                SelfKv::Host(cache) => cache.select_rows(host_idx)?,
                 SelfKv::Tensors(k, v) => *kv = SelfKv::Tensors(k.index_select(idx, 0)?, v.index_select(idx, 0)?),
             }
         }
