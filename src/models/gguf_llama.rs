@@ -511,20 +511,10 @@ fn rope_tables(cfg: &Config) -> (Vec<f32>, Vec<f32>) {
     (freqs.iter().map(|f| f.cos()).collect(), freqs.iter().map(|f| f.sin()).collect())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::models::test_values as values;
 
     fn config(n_head: usize, n_kv_head: usize, head_dim: usize) -> Config {
         Config {
