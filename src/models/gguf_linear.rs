@@ -86,20 +86,16 @@ impl BlockMatrix {
     pub fn from_qtensor(t: &QTensor) -> Result<Option<Self>> {
         let Some(kind) = BlockKind::of(t.dtype()) else { return Ok(None) };
         let (n, k) = t.shape().dims2()?;
-        if k % QK != 0 {
-            candle_core::bail!("{kind:?} tensor ({n}x{k}): rows are not whole blocks of {QK}")
-        }
-        let data = t.data()?.into_owned();
-        if data.len() != n * (k / QK) * kind.block_bytes() {
-            candle_core::bail!("{kind:?} tensor ({n}x{k}): {} bytes of blocks, expected {}", data.len(), n * (k / QK) * kind.block_bytes())
-        }
-        Self::from_raw(kind, n, k, data).map(Some)
+        Self::from_raw(kind, n, k, t.data()?.into_owned()).map(Some)
     }
 
     /// `n` rows of `k` values, `data` in the GGUF block layout of `kind`.
     pub fn from_raw(kind: BlockKind, n: usize, k: usize, data: Vec<u8>) -> Result<Self> {
-        if k % QK != 0 || data.len() != n * (k / QK) * kind.block_bytes() {
-            candle_core::bail!("{kind:?}: {} bytes do not hold {n} rows of {k} values", data.len())
+        if k % QK != 0 {
+            candle_core::bail!("{kind:?} tensor ({n}x{k}): rows are not whole blocks of {QK}")
+        }
+        if data.len() != n * (k / QK) * kind.block_bytes() {
+            candle_core::bail!("{kind:?} tensor ({n}x{k}): {} bytes of blocks, expected {}", data.len(), n * (k / QK) * kind.block_bytes())
         }
         let m = Self { kind, n, k, data };
         // A non-finite block scale would silently poison every output that reads it: refuse at load.
