@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Side-by-side speed of vertolk, CTranslate2 and transformers (MarianMT), and of vertolk and llama.cpp
-(GGUF LLMs): same inputs, same beam sizes, same length limit, same thread count, one run, one table.
+(GGUF LLMs): same inputs, same beam sizes, same length limit, same thread count, one command, one table.
 
 What it does:
   1. builds a MarianMT of the real opus-mt-de-en shape (config from ../shared/reference/opus-mt-configs/de-en,
@@ -11,14 +11,18 @@ What it does:
   2. converts it with CTranslate2's converter to fp32 and int8;
   3. translates the same >= 500 sentences (the seeds' sentences plus our own) with each engine, beams 1 and 4,
      max_length 256, batches of 32 sorted by length, 2 threads, each engine in its own process (peak RSS is
-     that process's);
+     that process's), --marian-runs rounds with the engines in a rotated order each round (this machine's
+     speed drifts by 15-30 % over minutes); the table gives medians and the range of the per-round ratios;
   4. checks that vertolk's fp32 output ids equal transformers' for every sentence (parity at scale) and
      reports int8's agreement with fp32;
+  4b. counts the model's multiply-adds for each engine's own outputs (the useful work, without padding)
+     and sets the rate against this machine's measured GEMM peak (torch fp32 sgemm, FBGEMM int8), so the
+     table says how far from the hardware's limit each engine is;
   5. runs the same chat prompt (a seed article), greedy, through vertolk and llama.cpp on each GGUF found,
      --llm-runs times each, interleaved, and reports the medians.
 
 Usage:  python3 scripts/bench_compare.py [--shared ../shared] [--work target/bench] [--llm-dir DIR]
-        [--skip-llm | --skip-marian] [--llm-runs 3]
+        [--skip-llm | --skip-marian] [--marian-runs 3] [--llm-runs 3]
 Needs:  cargo build --release; pip install torch transformers sentencepiece ctranslate2
         CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install llama-cpp-python
 """
@@ -239,6 +243,56 @@ def llama_cpp_main(args):
                       "generated": n, "gen_tok_s": (n - 1) / max(t2 - t1, 1e-9), "peak_rss_mb": peak_rss_mb()}))
 
 
+def peak_main(args):
+    """This machine's multiply-add rate on dense GEMMs at 2 threads, best of 5: torch's fp32 sgemm and
+    FBGEMM's dynamic int8 (the kernel behind torch's quantized Linear), on a large square product and on
+    the vocabulary projection of one 32-row decoding step. The roofline for the Marian table."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(THREADS)
+    torch.backends.quantized.engine = "fbgemm"
+
+    def best(f, macs):
+        f(), f()
+        rate = 0.0
+        for _ in range(5):
+            t = time.perf_counter()
+            f()
+            rate = max(rate, macs / (time.perf_counter() - t))
+        return rate / 1e9
+
+    out = {}
+    with torch.no_grad():
+        for tag, (m, k, n) in (("gemm_2048", (2048, 2048, 2048)), ("vocab_32", (32, 512, 58101))):
+            x, w = torch.randn(m, k), torch.randn(n, k) * 0.05
+            out[f"fp32_{tag}"] = best(lambda: F.linear(x, w), m * k * n)
+            lin = torch.nn.Linear(k, n, bias=False)
+            lin.weight.copy_(w)
+            q = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8)
+            out[f"int8_{tag}"] = best(lambda: q(x), m * k * n)
+    print(json.dumps(out))
+
+
+def model_work(cfg, src_lens, outputs, beams):
+    """Multiply-adds a Marian model needs for these sentences: the encoder over each source (linear layers
+    and self-attention), the cross-attention K/V once per sentence, and per output token and beam one
+    decoder step (self/cross attention over the positions so far, FFN, vocabulary projection). Padding and
+    the extra steps of finished beams are not counted: this is the useful work, the same for every engine
+    that produces the same outputs."""
+    d, v = cfg["d_model"], cfg["vocab_size"]
+    le, ld = cfg["encoder_layers"], cfg["decoder_layers"]
+    fe, fd = cfg["encoder_ffn_dim"], cfg["decoder_ffn_dim"]
+    total = 0
+    for S, out in zip(src_lens, outputs):
+        T = len(out)
+        total += le * (S * (4 * d * d + 2 * d * fe) + 2 * S * S * d)
+        total += ld * S * 2 * d * d
+        per_step = ld * (6 * d * d + 2 * d * fd + 2 * S * d) + d * v
+        total += beams * (T * per_step + ld * 2 * d * T * (T + 1) // 2)
+    return total
+
+
 # ---------------------------------------------------------------------------------------------------------
 # driver
 
@@ -266,6 +320,7 @@ def main():
     ap.add_argument("--beams", default="1,4")
     ap.add_argument("--skip-llm", action="store_true")
     ap.add_argument("--skip-marian", action="store_true", help="only the LLM table")
+    ap.add_argument("--marian-runs", type=int, default=3, help="rounds of the Marian engines (medians reported)")
     ap.add_argument("--llm-runs", type=int, default=3, help="runs per LLM engine (median reported)")
     ap.add_argument("--rerun", default="", help="re-measure only engines whose name contains this (e.g. vertolk); "
                     "the others' last results under --work are reused")
@@ -284,6 +339,8 @@ def main():
         return engine_main(args)
     if args.engine == "llama.cpp":
         return llama_cpp_main(args)
+    if args.engine == "peak":
+        return peak_main(args)
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -309,45 +366,76 @@ def main():
             ctranslate2.converters.TransformersConverter(str(model)).convert(str(d), quantization=q, force=True)
         ct2[q] = d
 
+    from transformers import MarianTokenizer
+
+    src_lens = [len(ids) for ids in MarianTokenizer.from_pretrained(str(model))(sentences)["input_ids"]]
+    cfg = json.loads((model / "config.json").read_text())
+    print("measuring this machine's GEMM peak ...", file=sys.stderr, flush=True)
+    peak = sub(me + ["--engine", "peak"])
     rows = []
+    need = []
     for beams in [int(b) for b in args.beams.split(",")]:
-        res = {}
-        outs = {}
-        for name, cmd in [
+        engines = [
             ("transformers fp32", me + ["--engine", "transformers", "--model", str(model), "--sentences", str(sent_file), "--beam", str(beams), "--out", str(work / f"hf-{beams}.jsonl")]),
             ("CTranslate2 fp32", me + ["--engine", "ct2", "--ct2", str(ct2["float32"]), "--model", str(model), "--sentences", str(sent_file), "--beam", str(beams), "--out", str(work / f"ct2-fp32-{beams}.jsonl")]),
             ("CTranslate2 int8", me + ["--engine", "ct2", "--ct2", str(ct2["int8"]), "--model", str(model), "--sentences", str(sent_file), "--beam", str(beams), "--out", str(work / f"ct2-int8-{beams}.jsonl")]),
             ("vertolk fp32", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-fp32-{beams}.jsonl")]),
             ("vertolk int8", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--quantize", "int8", "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-int8-{beams}.jsonl")]),
-        ]:
-            cached = work / f"result-{name.replace(' ', '-')}-{beams}.json"
-            outs[name] = cmd[cmd.index("--out") + 1]
-            if args.rerun and args.rerun not in name and cached.is_file():
-                res[name] = json.loads(cached.read_text())
-                continue
-            print(f"beams {beams}: {name} ...", file=sys.stderr, flush=True)
-            res[name] = sub(cmd)
-            cached.write_text(json.dumps(res[name]))
+        ]
+        outs = {name: cmd[cmd.index("--out") + 1] for name, cmd in engines}
+        runs = {name: [] for name, _ in engines}
+        cache = lambda name: work / f"result-{name.replace(' ', '-')}-{beams}.json"
+        for name, _ in engines:
+            if args.rerun and args.rerun not in name and cache(name).is_file():
+                old = json.loads(cache(name).read_text())
+                runs[name] = old if isinstance(old, list) else [old]
+        for r in range(args.marian_runs):
+            # a rotated order each round, so no engine always runs first (or right after transformers)
+            for name, cmd in engines[r % len(engines):] + engines[:r % len(engines)]:
+                if args.rerun and args.rerun not in name and cache(name).is_file():
+                    continue
+                print(f"beams {beams}, round {r + 1}/{args.marian_runs}: {name} ...", file=sys.stderr, flush=True)
+                runs[name].append(sub(cmd))
+                cache(name).write_text(json.dumps(runs[name]))
         hf = read_ids(outs["transformers fp32"])
-        same = lambda a: sum(x == y for x, y in zip(read_ids(outs[a]), hf))
-        parity = same("vertolk fp32")
+        parity = sum(x == y for x, y in zip(read_ids(outs["vertolk fp32"]), hf))
         int8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["vertolk int8"]), read_ids(outs["vertolk fp32"])))
         ct2_int8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["CTranslate2 int8"]), read_ids(outs["CTranslate2 fp32"])))
-        tps = {k: v["generated_tokens"] / v["seconds"] for k, v in res.items()}
-        for k, v in res.items():
-            ref_ct2 = tps["CTranslate2 int8" if "int8" in k else "CTranslate2 fp32"]
-            rows.append(f"| {k} | {beams} | {v['sentences'] / v['seconds']:.1f} | {tps[k]:.0f} | {v['peak_rss_mb']:.0f} | "
-                        f"{tps[k] / ref_ct2:.2f} | {tps[k] / tps['transformers fp32']:.2f} |")
+        tps_runs = {k: [x["generated_tokens"] / x["seconds"] for x in v] for k, v in runs.items()}
+        tps = {k: statistics.median(v) for k, v in tps_runs.items()}
+
+        def ratio(k, ref):
+            """median ratio, and the range of the ratios of the same round"""
+            per_round = [a / b for a, b in zip(tps_runs[k], tps_runs[ref])]
+            if k == ref or len(per_round) < 2:
+                return f"{tps[k] / tps[ref]:.2f}"
+            return f"{tps[k] / tps[ref]:.2f} ({min(per_round):.2f}–{max(per_round):.2f})"
+
+        for k, v in runs.items():
+            ref_ct2 = "CTranslate2 int8" if "int8" in k else "CTranslate2 fp32"
+            secs = statistics.median(x["seconds"] for x in v)
+            gmacs = model_work(cfg, src_lens, read_ids(outs[k]), beams) / secs / 1e9
+            top = peak["int8_gemm_2048" if "int8" in k else "fp32_gemm_2048"]
+            rows.append(f"| {k} | {beams} | {statistics.median(x['sentences'] / x['seconds'] for x in v):.1f} | {tps[k]:.0f} | "
+                        f"{statistics.median(x['peak_rss_mb'] for x in v):.0f} | {ratio(k, ref_ct2)} | {ratio(k, 'transformers fp32')} | "
+                        f"{gmacs:.1f} | {100 * gmacs / top:.0f} % |")
         rows.append(f"| parity, beams {beams} | | vertolk fp32 = transformers: {parity}/{len(hf)} sentences | "
-                     f"vertolk int8 = vertolk fp32: {int8_vs_fp32}/{len(hf)} | CT2 int8 = CT2 fp32: {ct2_int8_vs_fp32}/{len(hf)} | | |")
+                     f"vertolk int8 = vertolk fp32: {int8_vs_fp32}/{len(hf)} | CT2 int8 = CT2 fp32: {ct2_int8_vs_fp32}/{len(hf)} | | | | |")
         avg_len = sum(len(r) for r in hf) / len(hf)
-        rows.append(f"| mean output length, beams {beams} | | {avg_len:.1f} tokens | | | | |")
+        rows.append(f"| mean output length, beams {beams} | | {avg_len:.1f} tokens | | | | | | |")
+        hf_secs = statistics.median(x["seconds"] for x in runs["transformers fp32"])
+        need.append(f"beams {beams}: {4 * model_work(cfg, src_lens, hf, beams) / hf_secs / 1e9:.0f}")
 
     print(f"\nMarian, opus-mt-de-en shape (copy-trained {args.steps} steps), {len(sentences)} sentences, batches of {BATCH} "
-          f"sorted by length, each capped at its longest source's token count, {THREADS} threads\n")
-    print("| engine | beams | sentences/s | generated tokens/s | peak RSS MB | vs CT2 (same precision) | vs transformers |")
-    print("|---|---|---|---|---|---|---|")
+          f"sorted by length, each capped at its longest source's token count, {THREADS} threads, "
+          f"median of {args.marian_runs} rounds (ratios: median, and in brackets the range of same-round ratios)\n")
+    print("| engine | beams | sentences/s | generated tokens/s | peak RSS MB | vs CT2 (same precision) | vs transformers | useful GMAC/s | of GEMM peak |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    print(f"\nGEMM peak here ({THREADS} threads, best of 5; useful GMAC/s = the model's multiply-adds for each engine's own "
+          f"outputs per second): torch fp32 sgemm 2048³ {peak['fp32_gemm_2048']:.0f} GMAC/s, 32×512×58101 "
+          f"{peak['fp32_vocab_32']:.0f}; FBGEMM int8 2048³ {peak['int8_gemm_2048']:.0f}, 32×512×58101 {peak['int8_vocab_32']:.0f}. "
+          f"4× transformers would take {', '.join(need)} useful GMAC/s.")
 
     if args.skip_llm or not args.llm_dir:
         return

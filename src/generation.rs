@@ -13,7 +13,7 @@
 //!
 //! The generator drops finished sentences from the batch (HF keeps computing them); this changes nothing
 //! in the results and saves the work.
-use crate::fastmath::log_sum_exp;
+use crate::fastmath::{argmax, log_sum_exp, sum_exp_shifted};
 use crate::host_f32::with_host_f32;
 use candle_core::{Device, Result, Tensor};
 use serde::Deserialize;
@@ -371,16 +371,13 @@ fn greedy<M: EncoderDecoder>(model: &M, enc: &Tensor, mask: &Tensor, batch: usiz
                     scores.clear();
                     scores.extend_from_slice(&logits[row * vocab..(row + 1) * vocab]);
                     procs.apply(&seqs[i], scores);
-                    // argmax, first index on ties (torch.argmax)
-                    let mut best = 0;
-                    for (j, &v) in scores.iter().enumerate() {
-                        if v > scores[best] {
-                            best = j;
-                        }
-                    }
+                    // argmax, first index on ties (torch.argmax); its value is the row's maximum, so the
+                    // log-sum-exp below needs no max pass of its own
+                    let best = argmax(scores);
+                    let max = scores.get(best).copied().unwrap_or(f32::NEG_INFINITY);
                     // the chosen token's log-probability (log-softmax of the processed logits)
-                    let lse = log_sum_exp(scores);
-                    (best as u32, if lse == f32::NEG_INFINITY { scores[best] } else { scores[best] - lse })
+                    let lp = if max == f32::NEG_INFINITY { max } else { max - (max + sum_exp_shifted(scores, max).ln()) };
+                    (best as u32, lp)
                 })
                 .collect()
         })?;
