@@ -1,13 +1,10 @@
-//! `y = x·Wᵀ + b` on the CPU with 8-bit integer weights and 7-bit integer activations: the scheme of
-//! FBGEMM's dynamic quantization as PyTorch runs it on x86 (`reduce_range`), with symmetric scales;
-//! not GGML's Q8_0 blocks.
+//! `y = x·Wᵀ + b` on the CPU with 8-bit integer weights and activations: the scheme of CTranslate2's
+//! `int8` (and of FBGEMM's dynamic quantization), not GGML's Q8_0 blocks.
 //!
 //! - Weights: one scale per output column, `s_w[n] = max |W[n, :]| / 127`, `W_q = round(W / s_w)` in
 //!   `[-127, 127]`, quantized once at load and laid out in panels like [`super::packed_linear`].
-//! - Activations: one scale per input row, computed on every call, `s_x[m] = max |x[m, :]| / 63`,
-//!   `x_q = round(x / s_x)` in `[-63, 63]`, stored shifted as unsigned bytes `x_u = x_q + 64`.
-//! - `y[m, n] = s_x[m] · s_w[n] · (Σ_k x_u[m, k] · W_q[n, k] − 64 · Σ_k W_q[n, k]) + b[n]`, the sums
-//!   exact in `i32`, the second one computed once at load.
+//! - Activations: one scale per input row, computed on every call (`s_x[m] = max |x[m, :]| / 127`).
+//! - `y[m, n] = s_x[m] · s_w[n] · Σ_k x_q[m, k] · W_q[n, k] + b[n]`, the sum exact in `i32`.
 //!
 //! Why not candle's Q8_0 `QMatMul`: it re-quantizes activations into 32-wide blocks and runs one dot
 //! product per (row, column) with a float rescale every 32 inputs; for the 32–128-row batches of
@@ -15,16 +12,13 @@
 //! inner loop is integer multiply-adds over 4 inputs at a time.
 //!
 //! The AVX2 kernel multiplies with `vpmaddubsw` (unsigned × signed bytes, pairs summed to `i16`) and
-//! `vpmaddwd` by ones (pairs summed to `i32`). Why 7 bits for activations: `vpmaddubsw` saturates at
-//! `i16`, and a pair of products stays within it (`2 · 127 · 127 = 32258`) only if the unsigned operand
-//! is below 128. The earlier scheme kept 8 bits (`|x_q|` unsigned, the weights given the sign of `x_q`
-//! with `vpsignb` before every multiply); dropping that sign transfer made the kernel 73 → 88 GMAC/s on
-//! the 32 × 512 × 58101 vocabulary projection. The price is a coarser activation grid: on Gaussian data
-//! the layer's relative RMS error is 1.6 % instead of 1.0 %.
+//! `vpmaddwd` by ones (pairs summed to `i32`). `vpmaddubsw` wants an unsigned operand, so it gets `|x_q|`
+//! and the weights take the sign of `x_q` (`vpsignb`): `|x|·(w·sign x) = x·w`. With both operands in
+//! `[-127, 127]` a pair sums to at most 2·127² = 32258, so the `i16` step never saturates.
 //!
 //! Layout: output columns in panels of [`NR`] = 16; for each group of 4 inputs a panel stores 64 bytes,
 //! columns 0–7 (4 bytes each) then columns 8–15, so one 32-byte load feeds 8 `i32` lanes. `k` is padded
-//! to a multiple of 4: zero weights, and activations at the offset (so the padding adds nothing).
+//! to a multiple of 4 with zeros (in weights and activations alike).
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use std::sync::Arc;
 
@@ -32,17 +26,12 @@ use super::packed_linear::{for_panel_ranges, linear_cpu_fwd, OutPtr};
 
 /// Output columns per panel (two registers of 8 `i32` lanes).
 const NR: usize = 16;
-/// Rows per register tile (2 accumulators per row).
+/// Rows per register tile (2 accumulators per row, 15 of the 16 AVX registers in use).
 const MR: usize = 4;
 /// Rows per cache block (a multiple of `MR`).
 const MB: usize = 128;
-/// Largest magnitude of a quantized weight (symmetric range, -128 unused).
-const WMAX: f32 = 127.0;
-/// Largest magnitude of a quantized activation, and the offset that makes it unsigned for
-/// `vpmaddubsw`: `x_u = x_q + XOFF` in `[1, 2·XMAX + 1]`. 7 bits of magnitude keep a pair of products
-/// within `i16` (`2 · 127 · 127 = 32258`), so the multiply never saturates.
-const XMAX: f32 = 63.0;
-const XOFF: i32 = 64;
+/// Largest magnitude of a quantized value (symmetric range, -128 unused).
+const QMAX: f32 = 127.0;
 
 /// A linear layer with int8 weights for [`forward`](PackedInt8Linear::forward) on the CPU.
 #[derive(Clone)]
@@ -61,8 +50,6 @@ struct PackedI8 {
     panels: Vec<i8>,
     /// per output column, padded to whole panels with zeros
     scales: Vec<f32>,
-    /// per output column, `XOFF · Σ_k W_q[n, k]`: what the activation offset adds to each sum
-    offsets: Vec<i32>,
     /// per output column, padded to whole panels (zeros when the layer has no bias)
     bias: Vec<f32>,
 }
@@ -73,16 +60,10 @@ impl std::fmt::Debug for PackedInt8Linear {
     }
 }
 
-/// Quantize a weight with `inv = 1 / scale`, rounding half to even like `vcvtps2dq`.
+/// Quantize `v` with `inv = 1 / scale`, rounding half to even like `vcvtps2dq`.
 #[inline(always)]
 fn quantize_one(v: f32, inv: f32) -> i8 {
-    (v * inv).round_ties_even().clamp(-WMAX, WMAX) as i8
-}
-
-/// Quantize an activation with `inv = 1 / scale` and shift it to unsigned (see [`XOFF`]).
-#[inline(always)]
-fn quantize_act(v: f32, inv: f32) -> u8 {
-    ((v * inv).round_ties_even().clamp(-XMAX, XMAX) as i32 + XOFF) as u8
+    (v * inv).round_ties_even().clamp(-QMAX, QMAX) as i8
 }
 
 /// `max |v|`, NaN if `v` holds one (`f32::max` alone would skip it).
@@ -105,24 +86,19 @@ impl PackedInt8Linear {
         let n_panels = n.div_ceil(NR);
         let mut panels = vec![0i8; n_panels * kp * NR];
         let mut scales = vec![0f32; n_panels * NR];
-        let mut offsets = vec![0i32; n_panels * NR];
         for (c, row) in w.chunks_exact(k.max(1)).enumerate().take(n) {
             let amax = max_abs(row);
             if amax == 0.0 {
                 continue; // all-zero column: scale 0, weights 0
             }
-            scales[c] = amax / WMAX;
-            let inv = WMAX / amax;
+            scales[c] = amax / QMAX;
+            let inv = QMAX / amax;
             let (p, col) = (c / NR, c % NR);
             let panel = &mut panels[p * kp * NR..(p + 1) * kp * NR];
             let (half, lane) = (col / 8, col % 8);
-            let mut sum = 0i32;
             for (kk, &v) in row.iter().enumerate() {
-                let q = quantize_one(v, inv);
-                sum += q as i32;
-                panel[(kk / 4) * 4 * NR + half * 32 + lane * 4 + kk % 4] = q;
+                panel[(kk / 4) * 4 * NR + half * 32 + lane * 4 + kk % 4] = quantize_one(v, inv);
             }
-            offsets[c] = XOFF * sum;
         }
         let mut padded_bias = vec![0f32; n_panels * NR];
         if let Some(b) = bias {
@@ -132,7 +108,7 @@ impl PackedInt8Linear {
             }
             padded_bias[..n].copy_from_slice(&b);
         }
-        Ok(Self { inner: Arc::new(PackedI8 { n, k, kp, panels, scales, offsets, bias: padded_bias }) })
+        Ok(Self { inner: Arc::new(PackedI8 { n, k, kp, panels, scales, bias: padded_bias }) })
     }
 
     pub fn out_features(&self) -> usize {
@@ -156,16 +132,17 @@ impl CustomOp1 for PackedInt8Linear {
     }
 }
 
-/// Rows of `x` quantized for the kernel: `m × kp` unsigned bytes `x_q + XOFF` (the padding `k..kp`
-/// meets zero weights) and one scale per row.
+/// Rows of `x` quantized for the kernel: `q` and `|q|` (each `m × kp` bytes) and one scale per row.
 struct QuantRows {
-    q: Vec<u8>,
+    q: Vec<i8>,
+    abs: Vec<u8>,
     scales: Vec<f32>,
 }
 
 impl QuantRows {
     fn new(x: &[f32], m: usize, k: usize, kp: usize) -> Self {
-        let mut q = vec![XOFF as u8; m * kp];
+        let mut q = vec![0i8; m * kp];
+        let mut abs = vec![0u8; m * kp];
         let mut scales = vec![0f32; m];
         for r in 0..m {
             let row = &x[r * k..(r + 1) * k];
@@ -175,10 +152,14 @@ impl QuantRows {
             if amax == 0.0 {
                 continue;
             }
-            scales[r] = amax / XMAX;
-            quantize_row(row, XMAX / amax, &mut q[r * kp..r * kp + k]);
+            scales[r] = amax / QMAX;
+            let inv = QMAX / amax;
+            quantize_row(row, inv, &mut q[r * kp..r * kp + k]);
+            for (a, &v) in abs[r * kp..r * kp + k].iter_mut().zip(&q[r * kp..r * kp + k]) {
+                *a = v.unsigned_abs();
+            }
         }
-        Self { q, scales }
+        Self { q, abs, scales }
     }
 }
 
@@ -193,7 +174,7 @@ fn row_max_abs(row: &[f32]) -> f32 {
     max_abs(row)
 }
 
-fn quantize_row(row: &[f32], inv: f32, out: &mut [u8]) {
+fn quantize_row(row: &[f32], inv: f32, out: &mut [i8]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -202,7 +183,7 @@ fn quantize_row(row: &[f32], inv: f32, out: &mut [u8]) {
         }
     }
     for (o, &v) in out.iter_mut().zip(row) {
-        *o = quantize_act(v, inv);
+        *o = quantize_one(v, inv);
     }
 }
 
@@ -242,8 +223,7 @@ impl PackedI8 {
             let sx = xs[r0 + r];
             let out = dst.0.add((r0 + r) * self.n + c0);
             for c in 0..cols {
-                let sum = row[c] - self.offsets[c0 + c];
-                *out.add(c) = sum as f32 * (sx * self.scales[c0 + c]) + self.bias[c0 + c];
+                *out.add(c) = row[c] as f32 * (sx * self.scales[c0 + c]) + self.bias[c0 + c];
             }
         }
     }
@@ -263,7 +243,7 @@ macro_rules! dispatch_rows {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{OutPtr, PackedI8, QuantRows, MB, MR, NR, XMAX, XOFF};
+    use super::{OutPtr, PackedI8, QuantRows, MB, MR, NR, QMAX};
     use std::arch::x86_64::*;
 
     /// `max |v|` over the row; NaN if the row holds one (`vmaxps` alone would drop it).
@@ -289,30 +269,28 @@ mod avx2 {
         lanes.iter().chain(tail).fold(0f32, |m, &x| m.max(x.abs()))
     }
 
-    /// 32 floats at a time: scale, round (half to even), clamp to ±XMAX, shift by XOFF, store as u8
-    /// in order.
+    /// 32 floats at a time: scale, round (half to even), saturate to i8 in order.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn quantize_row(row: &[f32], inv: f32, out: &mut [u8]) {
+    pub(super) unsafe fn quantize_row(row: &[f32], inv: f32, out: &mut [i8]) {
         let vinv = _mm256_set1_ps(inv);
-        let lo = _mm256_set1_ps(-XMAX);
-        let hi = _mm256_set1_ps(XMAX);
-        let off = _mm256_set1_epi32(XOFF);
+        let lo = _mm256_set1_ps(-QMAX);
+        let hi = _mm256_set1_ps(QMAX);
         let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         let n32 = row.len() / 32 * 32;
         for i in (0..n32).step_by(32) {
             let p = row.as_ptr().add(i);
             let conv = |j: usize| {
                 let v = _mm256_mul_ps(_mm256_loadu_ps(p.add(j)), vinv);
-                _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi)), off)
+                _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi))
             };
             let (a, b, c, d) = (conv(0), conv(8), conv(16), conv(24));
             let ab = _mm256_packs_epi32(a, b);
             let cd = _mm256_packs_epi32(c, d);
-            let bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd), order);
+            let bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order);
             _mm256_storeu_si256(out.as_mut_ptr().add(i) as *mut __m256i, bytes);
         }
         for i in n32..row.len() {
-            out[i] = super::quantize_act(row[i], inv);
+            out[i] = super::quantize_one(row[i], inv);
         }
     }
 
@@ -339,14 +317,16 @@ mod avx2 {
         let kp = p.kp;
         let ones = _mm256_set1_epi16(1);
         let q = xq.q.as_ptr().add(r0 * kp);
+        let a = xq.abs.as_ptr().add(r0 * kp);
         let mut acc = [[_mm256_setzero_si256(); 2]; R];
         for g in (0..kp).step_by(4) {
             let w0 = _mm256_loadu_si256(panel.add(g * NR) as *const __m256i);
             let w1 = _mm256_loadu_si256(panel.add(g * NR + 32) as *const __m256i);
             for r in 0..R {
-                let xu = _mm256_set1_epi32((q.add(r * kp + g) as *const i32).read_unaligned());
-                let p0 = _mm256_maddubs_epi16(xu, w0);
-                let p1 = _mm256_maddubs_epi16(xu, w1);
+                let xs = _mm256_set1_epi32((q.add(r * kp + g) as *const i32).read_unaligned());
+                let xa = _mm256_set1_epi32((a.add(r * kp + g) as *const i32).read_unaligned());
+                let p0 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w0, xs));
+                let p1 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w1, xs));
                 acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(p0, ones));
                 acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(p1, ones));
             }
@@ -403,27 +383,26 @@ mod tests {
     use super::*;
     use candle_core::{Device, Module};
 
-    /// Weights in [-127, 127] and inputs in [-63, 63] that are already integers, with the largest
-    /// magnitude in every row, quantize with scale exactly 1, so the layer must reproduce the integer
-    /// product exactly: this checks the panel layout, the activation offset and its per-column
-    /// correction (negative inputs and weights), ragged panels/tiles/`k` and the bias.
+    /// Weights and inputs that are already integers in [-127, 127] with 127 in every row quantize with
+    /// scale exactly 1, so the layer must reproduce the integer product exactly: this checks the panel
+    /// layout, the sign trick (negative inputs and weights), ragged panels/tiles/`k` and the bias.
     #[test]
     fn exact_on_integer_inputs() -> Result<()> {
         let dev = Device::Cpu;
         let mut seed = 12345u64;
-        let mut next = move |max: i32| {
+        let mut next = move || {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((seed >> 33) % (2 * max as u64 + 1)) as i32 - max
+            ((seed >> 33) % 255) as i32 - 127
         };
         for &(m, k, n) in &[(1, 4, 16), (3, 17, 5), (4, 64, 48), (7, 33, 37), (9, 512, 300), (130, 40, 20)] {
-            let mut ints = |rows: usize, max: f32| {
-                let mut v: Vec<f32> = (0..rows * k).map(|_| next(max as i32) as f32).collect();
+            let mut ints = |rows: usize| {
+                let mut v: Vec<f32> = (0..rows * k).map(|_| next() as f32).collect();
                 for r in 0..rows {
-                    v[r * k + r % k] = if r % 2 == 0 { max } else { -max }; // scale exactly 1
+                    v[r * k + r % k] = if r % 2 == 0 { 127.0 } else { -127.0 }; // scale exactly 1
                 }
                 v
             };
-            let (w, x) = (ints(n, WMAX), ints(m, XMAX));
+            let (w, x) = (ints(n), ints(m));
             let bias: Vec<f32> = (0..n).map(|c| c as f32 - 3.0).collect();
             let layer = PackedInt8Linear::new(&Tensor::from_vec(w.clone(), (n, k), &dev)?, Some(&Tensor::new(bias.as_slice(), &dev)?))?;
             let got = layer.forward(&Tensor::from_vec(x.clone(), (m, k), &dev)?)?.to_vec2::<f32>()?;
@@ -437,25 +416,8 @@ mod tests {
         Ok(())
     }
 
-    /// The largest products, all of one sign, in every pair of every group: `vpmaddubsw` must not
-    /// saturate (an 8-bit unsigned activation would: 2 · 255 · 127 > 32767).
-    #[test]
-    fn extreme_values_do_not_saturate() -> Result<()> {
-        let dev = Device::Cpu;
-        let k = 64;
-        for (xs, ws) in [(1f32, 1f32), (1., -1.), (-1., 1.), (-1., -1.)] {
-            let w = Tensor::from_vec(vec![ws * WMAX; 2 * k], (2, k), &dev)?;
-            let x = Tensor::from_vec(vec![xs * XMAX; k], (1, k), &dev)?;
-            let got = PackedInt8Linear::new(&w, None)?.forward(&x)?.to_vec2::<f32>()?;
-            let want = xs * ws * XMAX * WMAX * k as f32;
-            assert_eq!(got[0], vec![want, want], "x {xs}, w {ws}");
-        }
-        Ok(())
-    }
-
-    /// On random floats the error must stay within what rounding weights to 8 and activations to 7 bits
-    /// allows (1.6–1.8 % of the output's scale measured), far below what a layout or scale mistake
-    /// produces (the order of 100 %).
+    /// On random floats the error must stay within what 8-bit rounding of both operands allows (about
+    /// 1 % of the output's scale), far below what a layout or scale mistake produces.
     #[test]
     fn close_to_f32_on_random_inputs() -> Result<()> {
         let dev = Device::Cpu;
@@ -468,7 +430,7 @@ mod tests {
             assert_eq!(got.dims(), &[1, m, n]);
             let err = (got.squeeze(0)? - &want)?.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?;
             let scale = (&want - b.unsqueeze(0)?.broadcast_as((m, n))?)?.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?;
-            assert!(err < 0.03 * scale, "m={m} k={k} n={n}: rms error {err} vs output rms {scale}");
+            assert!(err < 0.02 * scale, "m={m} k={k} n={n}: rms error {err} vs output rms {scale}");
         }
         Ok(())
     }
@@ -486,14 +448,15 @@ mod tests {
         let p = &*layer.inner;
         let want = p.matmul(&x, m);
         // quantize the activations the portable way too
-        let xq = QuantRows::new(&x, m, k, p.kp);
+        let mut xq = QuantRows::new(&x, m, k, p.kp);
         for r in 0..m {
             let row = &x[r * k..(r + 1) * k];
-            let inv = XMAX / max_abs(row);
+            let inv = QMAX / max_abs(row);
             for (i, &v) in row.iter().enumerate() {
-                assert_eq!(xq.q[r * p.kp + i], quantize_act(v, inv), "activation quantization differs at ({r}, {i})");
+                assert_eq!(xq.q[r * p.kp + i], quantize_one(v, inv), "activation quantization differs at ({r}, {i})");
             }
         }
+        xq.abs.iter_mut().zip(&xq.q).for_each(|(a, &q)| *a = q.unsigned_abs());
         let mut got: Vec<f32> = Vec::with_capacity(m * n);
         // SAFETY: one call over all panels writes all m×n outputs.
         unsafe {
