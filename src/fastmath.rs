@@ -3,7 +3,21 @@
 
 /// `ln Σ e^x` over a row, computed as `max + ln Σ e^(x - max)`; `-inf` when every entry is `-inf`.
 pub fn log_sum_exp(row: &[f32]) -> f32 {
-    // eight running maxima, so that this pass vectorises too
+    log_sum_exp_given_max(row, max_of(row))
+}
+
+/// [`log_sum_exp`] for a caller that already knows the row's maximum (greedy decoding has it from its
+/// argmax); `-inf` when `max` is.
+pub fn log_sum_exp_given_max(row: &[f32], max: f32) -> f32 {
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    max + sum_exp_shifted(row, max).ln()
+}
+
+/// The row's maximum (`-inf` if empty; NaN entries are skipped, as `f32::max` does), with eight running
+/// maxima so that the pass vectorises.
+fn max_of(row: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 8];
     let chunks = row.chunks_exact(8);
     let tail = chunks.remainder();
@@ -12,11 +26,7 @@ pub fn log_sum_exp(row: &[f32]) -> f32 {
             lanes[l] = lanes[l].max(c[l]);
         }
     }
-    let max = lanes.iter().chain(tail).copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return max;
-    }
-    max + sum_exp_shifted(row, max).ln()
+    lanes.iter().chain(tail).copied().fold(f32::NEG_INFINITY, f32::max)
 }
 
 /// `Σ e^(x - max)` with eight running sums, so the compiler vectorises it (the scalar `expf` call per
@@ -110,15 +120,7 @@ pub fn argmax(row: &[f32]) -> usize {
 /// Replace each score by `e^(s − max)` and return `(max, Σ)`; eight lanes at a time so that both
 /// passes vectorise (a running scalar max and sum are latency chains).
 pub fn exp_shifted_in_place(s: &mut [f32]) -> (f32, f32) {
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let chunks = s.chunks_exact(8);
-    let tail_max = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for c in chunks {
-        for l in 0..8 {
-            lanes[l] = lanes[l].max(c[l]);
-        }
-    }
-    let max = lanes.iter().copied().fold(tail_max, f32::max);
+    let max = max_of(s);
     let mut acc = [0f32; 8];
     let mut chunks = s.chunks_exact_mut(8);
     for c in &mut chunks {

@@ -13,7 +13,7 @@
 //!
 //! The generator drops finished sentences from the batch (HF keeps computing them); this changes nothing
 //! in the results and saves the work.
-use crate::fastmath::{argmax, log_sum_exp, sum_exp_shifted};
+use crate::fastmath::{argmax, log_sum_exp, log_sum_exp_given_max};
 use crate::host_f32::with_host_f32;
 use candle_core::{Device, Result, Tensor};
 use serde::Deserialize;
@@ -376,8 +376,8 @@ fn greedy<M: EncoderDecoder>(model: &M, enc: &Tensor, mask: &Tensor, batch: usiz
                     let best = argmax(scores);
                     let max = scores.get(best).copied().unwrap_or(f32::NEG_INFINITY);
                     // the chosen token's log-probability (log-softmax of the processed logits)
-                    let lp = if max == f32::NEG_INFINITY { max } else { max - (max + sum_exp_shifted(scores, max).ln()) };
-                    (best as u32, lp)
+                    let lse = log_sum_exp_given_max(scores, max);
+                    (best as u32, if lse == f32::NEG_INFINITY { max } else { max - lse })
                 })
                 .collect()
         })?;

@@ -46,6 +46,17 @@ impl Config {
     /// The architectures this file implements.
     pub const ARCHITECTURES: [&'static str; 2] = ["llama", "qwen2"];
 
+    /// Whether this file implements the model of a GGUF whose `general.architecture` is `arch`: llama
+    /// (but not mixture-of-experts llama) or qwen2. The loader routes on this; [`Config::from_gguf`]
+    /// refuses the rest with the reason.
+    pub fn implements(ct: &gguf_file::Content, arch: &str) -> bool {
+        Self::ARCHITECTURES.contains(&arch) && !Self::is_moe(ct, arch)
+    }
+
+    fn is_moe(ct: &gguf_file::Content, arch: &str) -> bool {
+        arch == "llama" && ct.metadata.get("llama.expert_count").and_then(|v| v.to_u32().ok()).unwrap_or(0) > 1
+    }
+
     pub fn from_gguf(ct: &gguf_file::Content) -> Result<Self> {
         let get = |key: &str| ct.metadata.get(key).ok_or_else(|| candle_core::Error::Msg(format!("GGUF metadata lacks {key}")));
         let architecture = get("general.architecture")?.to_string()?.clone();
@@ -68,7 +79,7 @@ impl Config {
                 candle_core::bail!("partial rotary embeddings ({rope_dim} of {head_dim} per head) are not supported")
             }
         }
-        if a == "llama" && get("llama.expert_count").and_then(|v| v.to_u32()).unwrap_or(0) > 1 {
+        if Self::is_moe(ct, a) {
             candle_core::bail!("mixture-of-experts llama models are not implemented here")
         }
         Ok(Self {

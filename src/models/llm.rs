@@ -157,7 +157,7 @@ impl GgufLlm {
             }
         }
         let weights = match arch.as_str() {
-            "llama" | "qwen2" if device.is_cpu() && metadata_u32(&content, "llama.expert_count").unwrap_or(0) <= 1 => {
+            a if device.is_cpu() && gguf_llama::Config::implements(&content, a) => {
                 Weights::LlamaFamily(gguf_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?)
             }
             "llama" => Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
