@@ -14,7 +14,7 @@ What it does:
      that process's), --marian-runs rounds with the engines in a rotated order each round (this machine's
      speed drifts by 15-30 % over minutes); the table gives medians and the range of the per-round ratios;
   4. checks that vertolk's fp32 output ids equal transformers' for every sentence (parity at scale) and
-     reports int8's agreement with fp32;
+     reports the agreement of int8 and int8-fast (7-bit activations) with fp32;
   4b. counts the model's multiply-adds for each engine's own outputs (the useful work, without padding)
      and sets the rate against this machine's measured GEMM peak (torch fp32 sgemm, FBGEMM int8), so the
      table says how far from the hardware's limit each engine is;
@@ -381,6 +381,7 @@ def main():
             ("CTranslate2 int8", me + ["--engine", "ct2", "--ct2", str(ct2["int8"]), "--model", str(model), "--sentences", str(sent_file), "--beam", str(beams), "--out", str(work / f"ct2-int8-{beams}.jsonl")]),
             ("vertolk fp32", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-fp32-{beams}.jsonl")]),
             ("vertolk int8", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--quantize", "int8", "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-int8-{beams}.jsonl")]),
+            ("vertolk int8-fast", [str(vertolk), "-q", "bench", "translate", "--model", str(model), "--input", str(sent_file), "--beams", str(beams), "--max-length", str(MAX_LENGTH), "--max-batch", str(BATCH), "--quantize", "int8-fast", "--length-cap", str(LENGTH_CAP), "--out", str(work / f"vertolk-int8-fast-{beams}.jsonl")]),
         ]
         outs = {name: cmd[cmd.index("--out") + 1] for name, cmd in engines}
         runs = {name: [] for name, _ in engines}
@@ -399,7 +400,9 @@ def main():
                 cache(name).write_text(json.dumps(runs[name]))
         hf = read_ids(outs["transformers fp32"])
         parity = sum(x == y for x, y in zip(read_ids(outs["vertolk fp32"]), hf))
-        int8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["vertolk int8"]), read_ids(outs["vertolk fp32"])))
+        vt_fp32 = read_ids(outs["vertolk fp32"])
+        int8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["vertolk int8"]), vt_fp32))
+        fast_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["vertolk int8-fast"]), vt_fp32))
         ct2_int8_vs_fp32 = sum(x == y for x, y in zip(read_ids(outs["CTranslate2 int8"]), read_ids(outs["CTranslate2 fp32"])))
         tps_runs = {k: [x["generated_tokens"] / x["seconds"] for x in v] for k, v in runs.items()}
         tps = {k: statistics.median(v) for k, v in tps_runs.items()}
@@ -420,7 +423,8 @@ def main():
                         f"{statistics.median(x['peak_rss_mb'] for x in v):.0f} | {ratio(k, ref_ct2)} | {ratio(k, 'transformers fp32')} | "
                         f"{gmacs:.1f} | {100 * gmacs / top:.0f} % |")
         rows.append(f"| parity, beams {beams} | | vertolk fp32 = transformers: {parity}/{len(hf)} sentences | "
-                     f"vertolk int8 = vertolk fp32: {int8_vs_fp32}/{len(hf)} | CT2 int8 = CT2 fp32: {ct2_int8_vs_fp32}/{len(hf)} | | | | |")
+                     f"vertolk int8 = vertolk fp32: {int8_vs_fp32}/{len(hf)}; int8-fast: {fast_vs_fp32}/{len(hf)} | "
+                     f"CT2 int8 = CT2 fp32: {ct2_int8_vs_fp32}/{len(hf)} | | | | |")
         avg_len = sum(len(r) for r in hf) / len(hf)
         rows.append(f"| mean output length, beams {beams} | | {avg_len:.1f} tokens | | | | | | |")
         hf_secs = statistics.median(x["seconds"] for x in runs["transformers fp32"])

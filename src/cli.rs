@@ -117,7 +117,7 @@ pub enum BenchCommand {
         /// Sentences per batch at most.
         #[arg(long, default_value_t = 32)]
         max_batch: usize,
-        /// Quantize the linear layers (`int8`, or candle's GGML `q8_0`) or keep f32 (`none`).
+        /// Quantize the linear layers (`int8`, `int8-fast`, or candle's GGML `q8_0`) or keep f32 (`none`).
         #[arg(long, value_enum, default_value_t = Quantize::None)]
         quantize: Quantize,
         /// Write generated ids, one JSON array per line, in input order.
@@ -203,7 +203,9 @@ pub struct TranslateArgs {
     pub max_input_bytes: u64,
     /// Quantize the translator's linear layers after loading (CPU): `int8` (per-column int8 weights,
     /// per-row int8 activations, as CTranslate2's int8; 4× smaller weights, outputs close to but not
-    /// identical with f32) or `q8_0` (candle's GGML Q8_0 kernel, slower). See the README's benchmark.
+    /// identical with f32), `int8-fast` (the same with 7-bit activations, as PyTorch's x86 dynamic
+    /// quantization: faster, less precise) or `q8_0` (candle's GGML Q8_0 kernel, slower). See the
+    /// README's benchmark.
     #[arg(long, value_enum, default_value_t = Quantize::None)]
     pub quantize: Quantize,
 }
@@ -247,7 +249,7 @@ pub struct PipelineTranslationArgs {
     /// Source language of all articles; `auto` detects each.
     #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
     pub from: SourceLang,
-    /// Quantize the translator's linear layers (`int8` or `q8_0`), as `translate --quantize`.
+    /// Quantize the translator's linear layers (`int8`, `int8-fast` or `q8_0`), as `translate --quantize`.
     #[arg(long, value_enum, default_value_t = Quantize::None)]
     pub quantize: Quantize,
 }
@@ -1029,7 +1031,7 @@ fn bench(cmd: BenchCommand, g: &GlobalArgs) -> anyhow::Result<i32> {
                 write_atomic(&path, lines.as_bytes())?;
             }
             let report = serde_json::json!({
-                "engine": "vertolk", "quantize": format!("{quantize:?}").to_lowercase(), "beams": beams,
+                "engine": "vertolk", "quantize": clap::ValueEnum::to_possible_value(&quantize).map(|v| v.get_name().to_owned()), "beams": beams,
                 "sentences": sentences.len(), "generated_tokens": generated, "seconds": secs, "load_seconds": load_s,
                 "tokens_per_s": generated as f64 / secs, "sentences_per_s": sentences.len() as f64 / secs,
                 "peak_rss_mb": crate::bench::peak_rss_mb(),

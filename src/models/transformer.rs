@@ -9,7 +9,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
-use super::packed_int8::PackedInt8Linear;
+use super::packed_int8::{ActivationBits, PackedInt8Linear};
 use super::packed_linear::PackedLinear;
 use super::kv_cache::HostKvCache;
 use super::step_attention::{attend_one_position, attend_slices};
@@ -25,6 +25,12 @@ pub enum Quantize {
     #[value(name = "int8")]
     #[serde(rename = "int8")]
     Int8,
+    /// As `int8` with 7-bit activations (FBGEMM's `reduce_range`, the scheme of PyTorch's dynamic
+    /// quantization on x86): the integer kernel skips a sign transfer per multiply and runs about 20 %
+    /// faster on AVX2 CPUs without VNNI, at the price of a coarser activation grid.
+    #[value(name = "int8-fast")]
+    #[serde(rename = "int8-fast")]
+    Int8Fast,
     /// GGML Q8_0 (8-bit blocks of 32 with an f16 scale) through candle's `QMatMul`; slower than `int8`
     /// and than f32 for batched decoding on the CPU, kept for comparison.
     #[value(name = "q8_0")]
@@ -70,7 +76,8 @@ impl Proj {
             return Ok(());
         }
         match q {
-            Quantize::Int8 => *self = Proj::Int8(PackedInt8Linear::new(w, l.bias())?),
+            Quantize::Int8 => *self = Proj::Int8(PackedInt8Linear::new(w, l.bias(), ActivationBits::Eight)?),
+            Quantize::Int8Fast => *self = Proj::Int8(PackedInt8Linear::new(w, l.bias(), ActivationBits::Seven)?),
             Quantize::Q8_0 => {
                 let (_, k) = w.dims2()?;
                 if k % 32 == 0 {
