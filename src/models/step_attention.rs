@@ -194,7 +194,7 @@ fn lanes4(a: &[f32], b: [&[f32]; 4], n8: usize) -> [[f32; 8]; 4] {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
     {
         use std::arch::x86_64::*;
-        assert!(n8 % 8 == 0 && n8 <= a.len() && b.iter().all(|b| n8 <= b.len()));
+        assert!(n8.is_multiple_of(8) && n8 <= a.len() && b.iter().all(|b| n8 <= b.len()));
         let mut out = [[0f32; 8]; 4];
         // SAFETY: AVX2 and FMA are enabled for the whole build; every load reads 8 floats below n8,
         // within each slice (asserted above).
