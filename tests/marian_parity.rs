@@ -108,17 +108,13 @@ fn generation_defaults_come_from_the_right_file() {
     }
 }
 
-/// f16 on the CPU takes the other decoder path (candle's attention ops, tensor KV cache, cross-attention
-/// K/V expanded per beam and re-selected when rows drop), the one CUDA/Metal use. f16 rounding flips
-/// some late near-ties on this tiny model, so the check is agreement, not identity: a broken row
-/// selection or cache would derail nearly every batched or beam-search sentence from its first steps.
-#[test]
-fn unfused_decoder_path_stays_close_to_transformers() {
+/// Every golden case without a length limit, greedy and beam 4, through a translator built with
+/// `opts(beams)`: (sentences checked, identical to HF's output, with HF's first 8 tokens).
+fn agreement_with_hf(opts: impl Fn(usize) -> TranslatorOptions) -> (usize, usize, usize) {
     let golden = common::golden("marian_generate.json");
     let (mut checked, mut same, mut prefix_ok) = (0, 0, 0);
     for beams in [1usize, 4] {
-        let opts = TranslatorOptions { num_beams: Some(beams), dtype: candle_core::DType::F16, ..Default::default() };
-        let t = MarianTranslator::load(&common::fixtures().join(LAYOUTS[0]), &Device::Cpu, opts).unwrap();
+        let t = MarianTranslator::load(&common::fixtures().join(LAYOUTS[0]), &Device::Cpu, opts(beams)).unwrap();
         let pad = t.tokenizer().pad_id();
         for case in golden["cases"].as_array().unwrap().iter().filter(|c| c["num_beams"].as_u64() == Some(beams as u64) && c["max_length"].is_null()) {
             let sources: Vec<&str> = case["sources"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
@@ -131,6 +127,16 @@ fn unfused_decoder_path_stays_close_to_transformers() {
             }
         }
     }
+    (checked, same, prefix_ok)
+}
+
+/// f16 on the CPU takes the other decoder path (candle's attention ops, tensor KV cache, cross-attention
+/// K/V expanded per beam and re-selected when rows drop), the one CUDA/Metal use. f16 rounding flips
+/// some late near-ties on this tiny model, so the check is agreement, not identity: a broken row
+/// selection or cache would derail nearly every batched or beam-search sentence from its first steps.
+#[test]
+fn unfused_decoder_path_stays_close_to_transformers() {
+    let (checked, same, prefix_ok) = agreement_with_hf(|beams| TranslatorOptions { num_beams: Some(beams), dtype: candle_core::DType::F16, ..Default::default() });
     eprintln!("f16: {same}/{checked} identical, {prefix_ok}/{checked} with HF's first 8 tokens");
     assert!(checked >= 40, "only {checked} sentences checked");
     assert!(same * 4 >= checked * 3, "f16 path kept HF's output for only {same}/{checked} sentences");
@@ -164,23 +170,7 @@ fn int8_fast_stays_close_to_transformers() {
     // beam 4 18; `int8` 22 and 14) and HF's first 8 tokens on 42/48. A broken path (layout, offset
     // correction, scales) loses the first tokens on nearly every sentence.
     use vertolk::models::transformer::Quantize;
-    let golden = common::golden("marian_generate.json");
-    let (mut checked, mut same, mut prefix_ok) = (0, 0, 0);
-    for beams in [1usize, 4] {
-        let opts = TranslatorOptions { num_beams: Some(beams), quantize: Quantize::Int8Fast, ..Default::default() };
-        let t = MarianTranslator::load(&common::fixtures().join(LAYOUTS[0]), &Device::Cpu, opts).unwrap();
-        let pad = t.tokenizer().pad_id();
-        for case in golden["cases"].as_array().unwrap().iter().filter(|c| c["num_beams"].as_u64() == Some(beams as u64) && c["max_length"].is_null()) {
-            let sources: Vec<&str> = case["sources"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-            for (i, tr) in t.translate(&sources).unwrap().iter().enumerate() {
-                let want = hf_generated(&case["sequences"][i], pad);
-                checked += 1;
-                same += usize::from(tr.tokens == want);
-                let n = 8.min(want.len());
-                prefix_ok += usize::from(tr.tokens.len() >= n && tr.tokens[..n] == want[..n]);
-            }
-        }
-    }
+    let (checked, same, prefix_ok) = agreement_with_hf(|beams| TranslatorOptions { num_beams: Some(beams), quantize: Quantize::Int8Fast, ..Default::default() });
     eprintln!("int8-fast: {same}/{checked} identical, {prefix_ok}/{checked} with HF's first 8 tokens");
     assert_eq!(checked, 48);
     assert!(same * 2 >= checked, "int8-fast kept HF's output for only {same}/{checked} sentences");
