@@ -1,5 +1,5 @@
 """Record llama.cpp's greedy continuations of fixed prompts on the catalogue's real GGUF files, as the
-reference for tests/llm.rs (vertolk's llama-family decoder must produce the same tokens).
+reference for tests/summarize_llm.rs (vertolk's llama-family decoder must produce the same tokens).
 
 llama.cpp (llama-cpp-python, built with GGML_NATIVE=OFF on these CPUs) is the engine these GGUFs are
 made for: same block formats, activations quantized per 32 values, f16 KV cache. Greedy (top-k 1), no

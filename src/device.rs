@@ -3,7 +3,7 @@ use candle_core::{DType, Device};
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum DeviceChoice {
     /// CUDA or Metal when this build has it and a device is present, else CPU
     #[default]

@@ -1,5 +1,6 @@
-//! Typed errors of the library, and the exit codes the CLI maps them to.
+//! Typed errors of the library, and the one map from outcomes to the exit codes the CLI returns.
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Process exit codes that scripts can rely on (documented in `--help` and the README).
 pub mod exit_code {
@@ -15,7 +16,20 @@ pub mod exit_code {
     pub const MODEL_UNAVAILABLE: i32 = 4;
 }
 
-#[derive(Debug, thiserror::Error)]
+/// The exit code of a batch: all done 0; a missing model 4 (not the inputs' fault); nothing done 1;
+/// some inputs failed 3.
+pub fn batch_exit_code(done: usize, failed: usize, model_missing: bool) -> i32 {
+    match (done, failed) {
+        (_, 0) => exit_code::OK,
+        _ if model_missing => exit_code::MODEL_UNAVAILABLE,
+        (0, _) => exit_code::FAILURE,
+        _ => exit_code::PARTIAL,
+    }
+}
+
+/// Errors are `Clone` (their sources shared) so that one failure, such as a translator that would not
+/// load, can be reported for every article it affects with its kind intact.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
     Usage(String),
@@ -26,6 +40,10 @@ pub enum Error {
     /// The model cannot be had: offline with a cold cache, hub unreachable, or a file missing upstream.
     #[error("{0}")]
     ModelUnavailable(String),
+
+    /// The translator for a language could not be loaded (`source` says why).
+    #[error("no translator for {lang}: {source}")]
+    TranslatorUnavailable { lang: String, source: Box<Error> },
 
     #[error("model file {path} is invalid: {reason}")]
     InvalidModelFile { path: PathBuf, reason: String },
@@ -40,22 +58,32 @@ pub enum Error {
     Input { path: String, reason: String },
 
     #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io { path: PathBuf, source: Arc<std::io::Error> },
 
     #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    Candle(Arc<candle_core::Error>),
+
+    /// A broken invariant of vertolk itself (a bug), never the user's input.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Candle(Arc::new(e))
+    }
 }
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), source: Arc::new(source) }
     }
 
     /// The exit code this error maps to when it ends the process.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::UnknownModel { .. } => exit_code::USAGE,
-            Error::ModelUnavailable(_) | Error::InvalidModelFile { .. } => exit_code::MODEL_UNAVAILABLE,
+            Error::ModelUnavailable(_) | Error::InvalidModelFile { .. } | Error::TranslatorUnavailable { .. } => exit_code::MODEL_UNAVAILABLE,
             _ => exit_code::FAILURE,
         }
     }

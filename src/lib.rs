@@ -1,30 +1,29 @@
 //! vertolk: foreign-language news in, English briefings out.
 //!
-//! Data flows one way: input → segment → translate → summarize → brief → write. This crate holds the
-//! library that does the work; `main.rs` only drives [`cli`].
+//! Data flows one way, and the folders say so; each layer imports only the layers below it:
+//!
+//! - [`cli`]: flags and one thin driver per command;
+//! - [`run`]: the folder job (resume, records, report, shards) and [`bench`];
+//! - [`pipeline`]: the stages, input → detect → prepare → segment → translate → factcheck → summarize → briefing;
+//! - [`hub`]: models from the hub or local files (catalogue, cache, downloads, verification, weights);
+//! - [`models`]: one file per architecture (Marian, BART, llama-family GGUF), candle-transformers' shape;
+//! - [`generation`] (search over any encoder-decoder) and [`tokenizer`];
+//! - [`kernels`]: CPU kernels, slices in and slices out;
+//! - [`error`], [`device`], [`progress`], [`hash`]: shared by all.
+//!
+//! `main.rs` only calls [`cli::main`].
 pub mod bench;
-pub mod bart_summarizer;
-pub mod brief;
-pub mod catalog;
 pub mod cli;
-pub mod detect;
 pub mod device;
-pub mod document;
 pub mod error;
-pub mod fastmath;
 pub mod generation;
-pub mod host_f32;
-pub mod input;
-pub mod model_dir;
+pub mod hash;
+pub mod hub;
+pub mod kernels;
 pub mod models;
 pub mod pipeline;
 pub mod progress;
-pub mod runner;
-pub mod segment;
-pub mod store;
-pub mod summarize;
+pub mod run;
 pub mod tokenizer;
-pub mod translate;
-pub mod weights;
 
 pub use error::{Error, Result};

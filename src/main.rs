@@ -1,3 +1,4 @@
+//! The `vertolk` binary: everything is in the library ([`vertolk::cli`]).
 fn main() {
     std::process::exit(vertolk::cli::main());
 }

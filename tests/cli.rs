@@ -1,5 +1,5 @@
 //! The binary end to end on the fixture model: `tokenize` and `translate --lines`.
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -194,3 +194,19 @@ impl MarianMTModel {
         self.config.max_position_embeddings
     }
 }
+
+impl crate::generation::EncoderDecoder for MarianMTModel {
+    type State = DecoderState;
+    fn device(&self) -> &Device {
+        MarianMTModel::device(self)
+    }
+    fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        MarianMTModel::encode(self, input_ids, attention_mask)
+    }
+    fn start(&self, encoder_out: &Tensor, attention_mask: &Tensor, rows: &Tensor) -> Result<DecoderState> {
+        self.start_decoder(encoder_out, attention_mask, Some(rows))
+    }
+    fn step(&self, tokens: &Tensor, state: &mut DecoderState) -> Result<Tensor> {
+        self.decode(tokens, state)
+    }
+}

@@ -9,31 +9,29 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
-use super::packed_int8::{ActivationBits, PackedInt8Linear};
-use super::packed_linear::PackedLinear;
-use super::kv_cache::HostKvCache;
-use super::step_attention::{attend_one_position, attend_slices};
+use crate::generation::DecoderCache;
+use crate::kernels::kv_cache::HostKvCache;
+use crate::kernels::packed_int8::{ActivationBits, PackedInt8Linear};
+use crate::kernels::packed_linear::PackedLinear;
+use crate::kernels::step_attention::{attend_one_position, attend_slices};
 
 /// Weight format of the linear layers (`--quantize`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Quantize {
     /// Keep the checkpoint's float weights.
     #[default]
     None,
     /// 8-bit weights with one scale per output column, activations quantized per row on each call,
     /// integer sums (CTranslate2's `int8` scheme; [`PackedInt8Linear`]): 4× less weight memory than f32.
-    #[value(name = "int8")]
     #[serde(rename = "int8")]
     Int8,
     /// As `int8` with 7-bit activations (FBGEMM's `reduce_range`, the scheme of PyTorch's dynamic
     /// quantization on x86): the integer kernel skips a sign transfer per multiply and runs about 20 %
     /// faster on AVX2 CPUs without VNNI, at the price of a coarser activation grid.
-    #[value(name = "int8-fast")]
     #[serde(rename = "int8-fast")]
     Int8Fast,
     /// GGML Q8_0 (8-bit blocks of 32 with an f16 scale) through candle's `QMatMul`; slower than `int8`
     /// and than f32 for batched decoding on the CPU, kept for comparison.
-    #[value(name = "q8_0")]
     #[serde(rename = "q8_0")]
     Q8_0,
 }
@@ -571,7 +569,7 @@ impl DecoderStack {
     }
 }
 
-impl crate::generation::DecoderCache for DecoderState {
+impl DecoderCache for DecoderState {
     fn select_rows(&mut self, idx: &Tensor) -> Result<()> {
         DecoderState::select_rows(self, idx)
     }

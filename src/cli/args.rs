@@ -1,0 +1,403 @@
+//! Every flag and its help, defined once; the library's option types are built from these in the
+//! commands. The library's enums are mirrored here so that `clap` stays in the CLI.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::device::DeviceChoice;
+use crate::models::transformer::Quantize;
+use crate::pipeline::input::DEFAULT_MAX_BYTES;
+use crate::pipeline::summarize::choice::{DEFAULT_CONTEXT, DEFAULT_MAX_WORDS, DEFAULT_SEED};
+use crate::run::Shard;
+
+const EXIT_CODES: &str = "Exit codes: 0 all done · 1 nothing usable (fatal error) · 2 usage error · \
+3 some inputs failed, the rest done · 4 a model is unavailable (offline with a cold cache, hub unreachable, \
+missing or corrupt model files).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vertolk",
+    version,
+    about = "Turn German and Dutch news into English briefings: MarianMT translation and summaries on candle, offline-first.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Compute device. `auto` picks CUDA or Metal when this build supports it and one is present.
+    #[arg(long, global = true, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Never touch the network: use the model cache or local folders only (also: HF_HUB_OFFLINE=1).
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Hugging Face cache folder [default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// CPU threads for inference [default: all cores].
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bars and no notices on stderr (errors are still printed).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More diagnostics on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Translate files, folders or stdin (`-`) into English.
+    Translate(TranslateArgs),
+    /// Summarize articles (English, or translated first).
+    Summarize(SummarizeArgs),
+    /// The whole pipeline over a folder: translate, summarize, write a cited briefing.
+    Brief(BriefArgs),
+    /// List, download, locate and verify models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Print token ids, one line per input line (source side ends with </s>), for debugging and parity checks.
+    Tokenize(TokenizeArgs),
+    /// Print the language of each input.
+    Detect(DetectArgs),
+    /// Measure throughput and peak memory (prints Markdown table rows).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Marian of a real config's shape with random weights: encode a batch, decode a fixed number of steps.
+    Marian {
+        /// A Marian config.json (e.g. ../shared/reference/opus-mt-configs/de-en/config.json).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        #[arg(long, default_value_t = 64)]
+        src_len: usize,
+        #[arg(long, default_value_t = 64)]
+        steps: usize,
+        #[arg(long, default_value_t = 1)]
+        beams: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// A Marian model folder over a file of sentences (one per line), batched as `translate` batches them:
+    /// generated tokens/s, sentences/s and peak RSS as one JSON line; `--out` writes each sentence's
+    /// generated ids (JSON lines) for parity checks. Used by scripts/bench_compare.py.
+    Translate {
+        /// Model folder (hub layout).
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// Sentences, one per line.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        beams: usize,
+        /// Decoder length limit, start token included (as `generate(max_length=...)`).
+        #[arg(long, default_value_t = 256)]
+        max_length: usize,
+        /// Sentences per batch at most.
+        #[arg(long, default_value_t = 32)]
+        max_batch: usize,
+        /// Quantize the linear layers (`int8`, `int8-fast`, or candle's GGML `q8_0`) or keep f32 (`none`).
+        #[arg(long, value_enum, default_value_t = QuantizeArg::None)]
+        quantize: QuantizeArg,
+        /// Write generated ids, one JSON array per line, in input order.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Cap each batch's generated tokens at RATIO × its longest source (token count, `</s>` included).
+        #[arg(long, value_name = "RATIO")]
+        length_cap: Option<f32>,
+    },
+    /// A GGUF LLM: prompt processing and generation rates on a seed article.
+    Llm {
+        #[arg(long, value_name = "FILE")]
+        gguf: PathBuf,
+        /// Text to use as the prompt.
+        #[arg(long, value_name = "FILE")]
+        prompt: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        gen: usize,
+        /// Print one JSON line instead of a Markdown row.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceLang {
+    Auto,
+    De,
+    Nl,
+    En,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Markdown,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TranslateArgs {
+    /// Input files or folders (recursive); `-` reads stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Source language; `auto` detects it.
+    #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
+    pub from: SourceLang,
+    /// Target language (only English is supported).
+    #[arg(long, default_value = "en")]
+    pub to: String,
+    /// Translator: catalogue name, `org/repo[@revision]`, or a local model folder [default: by --from].
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// Each input line is one segment: N lines in, exactly N lines out (no segmentation).
+    #[arg(long)]
+    pub lines: bool,
+    /// Beam width (1 = greedy) [default: the catalogue's, else the model's].
+    #[arg(long, value_name = "N")]
+    pub beams: Option<usize>,
+    /// Decoder length limit, start token included (as transformers' max_length).
+    #[arg(long, value_name = "N")]
+    pub max_length: Option<usize>,
+    /// Limit on generated tokens per segment (as transformers' max_new_tokens); wins over --max-length.
+    #[arg(long, value_name = "N")]
+    pub max_new_tokens: Option<usize>,
+    /// Write one output file per input into DIR instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Output format: text or markdown (paragraphs kept), json (per segment: source, translation,
+    /// language, score, flags), jsonl (one segment per line).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Most source tokens per segment; longer sentences are split at clause boundaries (never truncated).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub segment_tokens: usize,
+    /// Pack several sentences into one segment up to --segment-tokens (default: one sentence each,
+    /// which is what OPUS-MT is trained on).
+    #[arg(long)]
+    pub pack: bool,
+    /// Refuse inputs larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BYTES)]
+    pub max_input_bytes: u64,
+    /// Quantize the translator's linear layers after loading (CPU): `int8` (per-column int8 weights,
+    /// per-row int8 activations, as CTranslate2's int8; 4× smaller weights, outputs close to but not
+    /// identical with f32), `int8-fast` (the same with 7-bit activations, as PyTorch's x86 dynamic
+    /// quantization: faster, less precise) or `q8_0` (candle's GGML Q8_0 kernel, slower). See the
+    /// README's benchmark.
+    #[arg(long, value_enum, default_value_t = QuantizeArg::None)]
+    pub quantize: QuantizeArg,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SummarizerArgs {
+    /// Summarizer: a .gguf file (instruct LLM), a catalogue name (qwen2.5-1.5b-instruct, distilbart-cnn-12-6,
+    /// bart-large-cnn), a BART model folder or hub repo, or `extractive` (TextRank, no model)
+    /// [default: the catalogue's first summarizer; extractive, with a notice, when it is unavailable].
+    #[arg(long, value_name = "SPEC")]
+    pub summarizer: Option<String>,
+    /// Length of each summary in words.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_WORDS)]
+    pub max_words: usize,
+    /// Summarize the German/Dutch original straight into English with the LLM (no Marian step).
+    #[arg(long)]
+    pub direct: bool,
+    /// Replace the per-article summary prompt (see prompts/README.md for its placeholders).
+    #[arg(long, value_name = "FILE")]
+    pub prompt: Option<PathBuf>,
+    /// Working context of the LLM in tokens; longer articles are summarized map-reduce.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONTEXT)]
+    pub context: usize,
+    /// Sample with this temperature instead of greedy decoding.
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling threshold (with --temperature).
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+    /// Random seed for sampling.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+}
+
+/// How `summarize` and `brief` translate non-English articles.
+#[derive(Debug, Args, Clone)]
+pub struct PipelineTranslationArgs {
+    /// Translator for every non-English article [default: the catalogue's per language].
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// Source language of all articles; `auto` detects each.
+    #[arg(long, value_enum, default_value_t = SourceLang::Auto)]
+    pub from: SourceLang,
+    /// Quantize the translator's linear layers (`int8`, `int8-fast` or `q8_0`), as `translate --quantize`.
+    #[arg(long, value_enum, default_value_t = QuantizeArg::None)]
+    pub quantize: QuantizeArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    #[command(flatten)]
+    pub summarizer: SummarizerArgs,
+    #[command(flatten)]
+    pub translation: PipelineTranslationArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Markdown)]
+    pub format: OutputFormat,
+    /// Write `<stem>.summary.md` (or .json) per input into DIR instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Outputs in --out: <stem>.en.md, <stem>.summary.md, briefing.md, briefing.json, report.json, \
+articles/*.json (per-article records). A re-run skips finished articles and redoes only what changed. \
+Exit codes: 0 all done · 1 nothing usable · 2 usage · 3 some inputs failed, the rest done · 4 a model is unavailable.")]
+pub struct BriefArgs {
+    /// Article files or folders (recursive: .txt, .md, .html); with --merge, the output folders of shards.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub summarizer: SummarizerArgs,
+    #[command(flatten)]
+    pub translation: PipelineTranslationArgs,
+    /// Beam width for translation [default: the catalogue's].
+    #[arg(long, value_name = "N")]
+    pub beams: Option<usize>,
+    /// Process only shard K of N (by path hash) and write per-article results, no briefing.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Build one briefing from the output folders of shard runs (given as INPUT).
+    #[arg(long)]
+    pub merge: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The catalogue, and whether each model is in the local cache.
+    List,
+    /// Download models into the cache (catalogue names or `org/repo[@revision]`).
+    Pull {
+        #[arg(required = true, value_name = "NAME|SPEC")]
+        models: Vec<String>,
+    },
+    /// Print the local folder of a cached model (never downloads).
+    Path {
+        #[arg(value_name = "NAME|SPEC")]
+        model: String,
+    },
+    /// Check a model's files: present, readable, headers parse, checksums match the cache [default: all cached].
+    Verify {
+        #[arg(value_name = "NAME|SPEC")]
+        model: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TokenizeArgs {
+    /// Model whose tokenizer to use.
+    #[arg(long, value_name = "SPEC")]
+    pub model: String,
+    /// Use the target-side tokenizer (what the decoder produces).
+    #[arg(long)]
+    pub target: bool,
+    /// Input file; stdin when absent or `-`.
+    #[arg(value_name = "FILE")]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Also print the language of each paragraph.
+    #[arg(long)]
+    pub paragraphs: bool,
+}
+
+/// `--device` (mirrors [`DeviceChoice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum DeviceArg {
+    /// CUDA or Metal when this build has it and a device is present, else CPU
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl From<DeviceArg> for DeviceChoice {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Auto => DeviceChoice::Auto,
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Cuda => DeviceChoice::Cuda,
+            DeviceArg::Metal => DeviceChoice::Metal,
+        }
+    }
+}
+
+/// `--quantize` (mirrors [`Quantize`], whose docs explain each scheme).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum QuantizeArg {
+    /// Keep the checkpoint's float weights.
+    #[default]
+    None,
+    /// int8 weights per output column, int8 activations per row (CTranslate2's scheme).
+    #[value(name = "int8")]
+    Int8,
+    /// As int8 with 7-bit activations (PyTorch's x86 dynamic quantization): faster, less exact.
+    #[value(name = "int8-fast")]
+    Int8Fast,
+    /// candle's GGML Q8_0 kernel (slower; for comparison).
+    #[value(name = "q8_0")]
+    Q8_0,
+}
+
+impl From<QuantizeArg> for Quantize {
+    fn from(q: QuantizeArg) -> Self {
+        match q {
+            QuantizeArg::None => Quantize::None,
+            QuantizeArg::Int8 => Quantize::Int8,
+            QuantizeArg::Int8Fast => Quantize::Int8Fast,
+            QuantizeArg::Q8_0 => Quantize::Q8_0,
+        }
+    }
+}
+
+impl SourceLang {
+    /// The language code, or `None` for `auto`.
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            SourceLang::Auto => None,
+            SourceLang::De => Some("de"),
+            SourceLang::Nl => Some("nl"),
+            SourceLang::En => Some("en"),
+        }
+    }
+}
+
+impl OutputFormat {
+    /// File extension of outputs in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Text => "txt",
+            OutputFormat::Markdown => "md",
+            OutputFormat::Json => "json",
+            OutputFormat::Jsonl => "jsonl",
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `vertolk bench`: throughput and peak memory of the translator and the LLM, as Markdown rows or JSON.
+use anyhow::Context;
+
+use crate::bench;
+use crate::cli::args::{BenchCommand, GlobalArgs};
+use crate::device::select_device;
+use crate::error::exit_code;
+use crate::models::llm::{GgufLlm, SamplingParams};
+use crate::pipeline::translate::{CallOverrides, MarianTranslator, TranslatorOptions};
+use crate::run::fs::write_atomic;
+
+pub fn run(cmd: BenchCommand, g: &GlobalArgs) -> anyhow::Result<i32> {
+    let device = select_device(g.device.into())?;
+    match cmd {
+        BenchCommand::Marian { config, batch, src_len, steps, beams, repeat } => {
+            let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
+            let cfg: crate::models::marian::Config = serde_json::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
+            println!("{}", bench::bench_marian(&cfg, &text, batch, src_len, steps, beams, repeat, &device)?);
+        }
+        BenchCommand::Translate { model, input, beams, max_length, max_batch, quantize, out, length_cap } => {
+            let text = std::fs::read_to_string(&input).with_context(|| format!("reading {}", input.display()))?;
+            let sentences: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let opts = TranslatorOptions { num_beams: Some(beams), max_length: Some(max_length), max_batch, batch_tokens: usize::MAX / 2, quantize: quantize.into(), ..Default::default() };
+            let t0 = std::time::Instant::now();
+            let tr = MarianTranslator::load(&model, &device, opts)?;
+            let load_s = t0.elapsed().as_secs_f64();
+            let t1 = std::time::Instant::now();
+            let overrides = CallOverrides { length_cap: length_cap.map(|r| (r, 0)), ..Default::default() };
+            let res = tr.translate_with(&sentences, &overrides)?;
+            let secs = t1.elapsed().as_secs_f64();
+            let generated: usize = res.iter().map(|r| r.tokens.len()).sum();
+            if let Some(path) = out {
+                let lines: String = res.iter().map(|r| serde_json::to_string(&r.tokens).map(|l| l + "\n")).collect::<Result<_, _>>()?;
+                write_atomic(&path, lines.as_bytes())?;
+            }
+            let report = serde_json::json!({
+                "engine": "vertolk", "quantize": clap::ValueEnum::to_possible_value(&quantize).map(|v| v.get_name().to_owned()), "beams": beams,
+                "sentences": sentences.len(), "generated_tokens": generated, "seconds": secs, "load_seconds": load_s,
+                "tokens_per_s": generated as f64 / secs, "sentences_per_s": sentences.len() as f64 / secs,
+                "peak_rss_mb": bench::peak_rss_mb(),
+            });
+            println!("{report}");
+        }
+        BenchCommand::Llm { gguf, prompt, gen, json } => {
+            let text = std::fs::read_to_string(&prompt).with_context(|| format!("reading {}", prompt.display()))?;
+            let mut m = GgufLlm::load(&gguf, &device)?;
+            let params = SamplingParams { max_new_tokens: gen, ..Default::default() };
+            let r = m.chat("You are a helpful assistant.", &format!("Summarize this article:\n\n{text}"), &params)?;
+            if json {
+                let report = serde_json::json!({
+                    "prompt_tokens": r.prompt_tokens, "prompt_tok_s": r.prompt_tokens as f64 / r.prompt_seconds.max(1e-9),
+                    "generated": r.generated_tokens, "gen_tok_s": r.generated_tokens as f64 / r.generation_seconds.max(1e-9),
+                    "peak_rss_mb": bench::peak_rss_mb(),
+                });
+                println!("{report}");
+                return Ok(exit_code::OK);
+            }
+            println!(
+                "| {} | prompt {} tok: {:.1} tok/s | generated {} tok: {:.1} tok/s | {} |",
+                m.name,
+                r.prompt_tokens,
+                r.prompt_tokens as f64 / r.prompt_seconds.max(1e-9),
+                r.generated_tokens,
+                r.generated_tokens as f64 / r.generation_seconds.max(1e-9),
+                bench::peak_rss_mb().map(|m| format!("{m:.0} MB peak RSS")).unwrap_or_else(|| "peak RSS n/a".into())
+            );
+        }
+    }
+    Ok(exit_code::OK)
+}

@@ -1,0 +1,71 @@
+//! `vertolk brief`: the folder job (or `--merge` of shard outputs); the work is [`crate::run`]'s.
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::cli::args::{BriefArgs, GlobalArgs};
+use crate::cli::ErrorLog;
+use crate::error::exit_code;
+use crate::hub::{Catalog, ModelStore};
+use crate::pipeline::input::DEFAULT_MAX_BYTES;
+use crate::run::{brief_folder, merge_shards, ArticleStatus, BriefOptions, LazySummarizer};
+
+pub fn run(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<i32> {
+    let options = super::summarizer_options(&a.summarizer, g);
+    let choice = options.choose(store, catalog)?;
+    let summarizer_id = choice.id(&options);
+    let mut summarizer = LazySummarizer::new(|| {
+        if let (Some(n), false) = (choice.notice(), g.quiet) {
+            eprintln!("note: {n}");
+        }
+        choice.load(&options)
+    });
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating output folder {}", a.out.display()))?;
+    if a.merge {
+        let dirs: Vec<PathBuf> = a.inputs.iter().map(PathBuf::from).collect();
+        let (n, b) = merge_shards(&dirs, &a.out, &summarizer_id, &mut summarizer)?;
+        println!("{}", a.out.join("briefing.md").display());
+        if !g.quiet {
+            eprintln!("merged {n} articles from {} folders; briefing by {} ({})", dirs.len(), b.writer, b.method);
+        }
+        return Ok(exit_code::OK);
+    }
+    let sources = super::sources(&a.inputs)?;
+    let translation = super::pipeline_translation(&a.translation, a.beams, g, store, catalog)?;
+    let opts = BriefOptions {
+        out: a.out.clone(),
+        direct: options.direct,
+        max_words: options.max_words,
+        shard: a.shard,
+        max_input_bytes: DEFAULT_MAX_BYTES,
+        summarizer_id,
+        quiet: g.quiet,
+    };
+    let outcome = brief_folder(&sources, &opts, &translation, &mut summarizer)?;
+    let report = &outcome.report;
+    let mut errors = ErrorLog::default();
+    for e in report.articles.iter().filter(|e| e.status != ArticleStatus::Done) {
+        errors.report(&e.source, e.error.as_deref().unwrap_or_default());
+    }
+    if !g.quiet {
+        if outcome.briefing_kept {
+            eprintln!("briefing unchanged (same summaries and writer); kept");
+        }
+        if let Some(b) = &outcome.briefing {
+            eprintln!("briefing by {} ({}), {} points, {} sources", b.writer, b.method, b.points.len(), b.sources.len());
+        }
+        eprintln!(
+            "{} of {} articles done ({} skipped: already done), {} failed, {:.1} s; report: {}",
+            report.done,
+            report.total,
+            report.skipped,
+            report.failed,
+            report.seconds,
+            a.out.join("report.json").display()
+        );
+    }
+    if let Some(b) = &report.briefing {
+        println!("{b}");
+    }
+    Ok(report.exit_code())
+}

@@ -1,0 +1,74 @@
+//! `vertolk summarize`: each article read, translated unless English (or `--direct`), and summarized.
+use anyhow::Context;
+
+use crate::cli::args::{GlobalArgs, OutputFormat, SummarizeArgs};
+use crate::cli::ErrorLog;
+use crate::error::batch_exit_code;
+use crate::hub::{Catalog, ModelStore};
+use crate::pipeline::factcheck::unsupported_items;
+use crate::pipeline::input::DEFAULT_MAX_BYTES;
+use crate::pipeline::prepare::Preparer;
+use crate::pipeline::summarize::Article;
+use crate::run::fs::write_atomic;
+use crate::run::outputs::summary_markdown;
+
+pub fn run(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<i32> {
+    let sources = super::sources(&a.inputs)?;
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+    }
+    let translation = super::pipeline_translation(&a.translation, None, g, store, catalog)?;
+    let options = super::summarizer_options(&a.summarizer, g);
+    let preparer = Preparer::new(a.translation.from.code().map(String::from), DEFAULT_MAX_BYTES);
+    let prepared: Vec<_> = sources.iter().map(|s| preparer.prepare(s)).collect();
+    let ready: Vec<_> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let mut texts = translation.translate_articles(&ready, options.direct).into_iter();
+    let choice = options.choose(store, catalog)?;
+    if let (Some(n), false) = (choice.notice(), g.quiet) {
+        eprintln!("note: {n}");
+    }
+    let mut summarizer = choice.load(&options)?;
+    let mut errors = ErrorLog::default();
+    let (mut ok, mut failed) = (0, 0);
+    for (src, p) in sources.iter().zip(&prepared) {
+        let result = match p {
+            Ok(p) => texts.next().unwrap_or_else(|| Err(crate::Error::Internal("article lost".into()))).and_then(|text| {
+                let article = Article { title: text.title.clone(), date: p.document.meta.date.clone(), language: text.language.clone(), text: text.text.clone() };
+                let s = summarizer.summarize(&article, options.max_words)?;
+                Ok((p, text, s))
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        match result {
+            Ok((p, text, s)) => {
+                let unsupported = unsupported_items(&s.text, &[&text.text]);
+                let rendered = match a.format {
+                    OutputFormat::Json | OutputFormat::Jsonl => {
+                        let v = serde_json::json!({"source": src.name(), "language": p.language.lang, "title": text.title, "date": p.document.meta.date, "summary": s, "unsupported": unsupported});
+                        if a.format == OutputFormat::Json { serde_json::to_string_pretty(&v)? + "\n" } else { serde_json::to_string(&v)? + "\n" }
+                    }
+                    _ => summary_markdown(text.title.as_deref(), &src.name(), &s, &unsupported),
+                };
+                match &a.out {
+                    Some(dir) => {
+                        let ext = if matches!(a.format, OutputFormat::Json | OutputFormat::Jsonl) { "json" } else { "md" };
+                        let path = dir.join(format!("{}.summary.{ext}", src.stem()));
+                        write_atomic(&path, rendered.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+                    }
+                    None => {
+                        print!("{rendered}");
+                        if a.format != OutputFormat::Jsonl {
+                            println!();
+                        }
+                    }
+                }
+                ok += 1;
+            }
+            Err(e) => {
+                errors.report(&src.name(), &e.to_string());
+                failed += 1;
+            }
+        }
+    }
+    Ok(batch_exit_code(ok, failed, false))
+}

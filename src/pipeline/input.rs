@@ -1,0 +1,550 @@
+//! Reading articles: bytes → text (encoding detection) → a [`Document`] of blocks (headings, paragraphs,
+//! list items) with metadata, boilerplate set aside (and recorded, never silently lost).
+//!
+//! Text encodings: UTF-8 (with or without BOM), UTF-16 with BOM, and legacy single-byte encodings
+//! (Windows-1252/Latin-1 and the like) detected with `chardetng`. Binary and empty files are errors.
+//! HTML goes through a readability extraction (`dom_smoothie`) and keeps headings and paragraphs;
+//! Markdown keeps its block structure.
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Files larger than this are refused unless the caller raises the limit (a news article is < 1 MB).
+pub const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Text,
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BlockKind {
+    Paragraph,
+    /// Markdown/HTML heading level 1-6.
+    Heading { level: u8 },
+    /// A list item with its marker (`-`, `*`, `1.`).
+    ListItem { marker: String },
+    Quote,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Block {
+    #[serde(flatten)]
+    pub kind: BlockKind,
+    pub text: String,
+    /// What separated this block from the next in the input ("\n\n", "\n"), so output keeps the layout.
+    pub separator: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    pub text: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Metadata {
+    /// From the ` date YYYY-MM ` marker some sources put before the text.
+    pub date: Option<String>,
+    pub title: Option<String>,
+    pub encoding: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Document {
+    pub name: String,
+    pub format: Format,
+    pub meta: Metadata,
+    pub blocks: Vec<Block>,
+    /// Text kept out of the translation (boilerplate), with the reason.
+    pub dropped: Vec<Dropped>,
+}
+
+impl Document {
+    pub fn text(&self) -> String {
+        self.blocks.iter().map(|b| b.text.as_str()).collect::<Vec<_>>().join("\n\n")
+    }
+}
+
+fn input_err(name: &str, reason: impl Into<String>) -> Error {
+    Error::Input { path: name.to_string(), reason: reason.into() }
+}
+
+/// Decode bytes to text; returns the text and the encoding's name.
+pub fn decode(name: &str, bytes: &[u8]) -> Result<(String, String)> {
+    if bytes.is_empty() {
+        return Err(input_err(name, "empty file"));
+    }
+    let (text, enc) = if let Some(rest) = bytes.strip_prefix(b"\xef\xbb\xbf") {
+        (String::from_utf8(rest.to_vec()).map_err(|_| input_err(name, "starts with a UTF-8 BOM but is not valid UTF-8"))?, "UTF-8")
+    } else if bytes.starts_with(b"\xff\xfe") || bytes.starts_with(b"\xfe\xff") {
+        let enc = if bytes[0] == 0xff { encoding_rs::UTF_16LE } else { encoding_rs::UTF_16BE };
+        let (t, _, errors) = enc.decode(bytes);
+        if errors {
+            return Err(input_err(name, format!("invalid {} text", enc.name())));
+        }
+        (t.into_owned(), enc.name())
+    } else {
+        if bytes.contains(&0) {
+            return Err(input_err(name, "binary file (contains NUL bytes); expected text, Markdown or HTML"));
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(t) => (t.to_string(), "UTF-8"),
+            Err(_) => {
+                let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+                det.feed(bytes, true);
+                let enc = det.guess(None, chardetng::Utf8Detection::Allow);
+                let (t, _, errors) = enc.decode(bytes);
+                if errors {
+                    return Err(input_err(name, format!("not valid UTF-8 and not decodable as {}", enc.name())));
+                }
+                (t.into_owned(), enc.name())
+            }
+        }
+    };
+    // control characters other than whitespace mean this is not prose
+    let total = text.chars().count().max(1);
+    let control = text.chars().filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}')).count();
+    if control * 20 > total {
+        return Err(input_err(name, format!("binary file ({control} control characters in {total})")));
+    }
+    if text.trim().is_empty() {
+        return Err(input_err(name, "no text (only whitespace)"));
+    }
+    Ok((text, enc.to_string()))
+}
+
+pub fn detect_format(path: &Path, text: &str) -> Format {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("html" | "htm" | "xhtml") => Format::Html,
+        Some("md" | "markdown") => Format::Markdown,
+        _ => {
+            let head: String = text.trim_start().chars().take(200).collect::<String>().to_ascii_lowercase();
+            if head.starts_with("<!doctype html") || head.starts_with("<html") {
+                Format::Html
+            } else {
+                Format::Text
+            }
+        }
+    }
+}
+
+/// Read and parse one file.
+pub fn read_document(path: &Path, max_bytes: u64) -> Result<Document> {
+    let src = Source::File(path.to_path_buf());
+    src.document_from_bytes(&src.read_bytes(max_bytes)?)
+}
+
+/// Parse decoded text into a document.
+pub fn parse_document(name: &str, text: &str, format: Format, encoding: String) -> Result<Document> {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut meta = Metadata { encoding, ..Default::default() };
+    let mut dropped = Vec::new();
+    let body = match format {
+        Format::Html => {
+            let (title, md) = html_to_markdown(name, &text)?;
+            meta.title = title;
+            md
+        }
+        _ => text,
+    };
+    let body = take_date_marker(&body, &mut meta);
+    let mut blocks = match format {
+        Format::Text => text_blocks(&body),
+        Format::Markdown | Format::Html => markdown_blocks(&body),
+    };
+    drop_boilerplate(&mut blocks, &mut dropped);
+    if blocks.is_empty() {
+        return Err(input_err(name, "no article text found"));
+    }
+    if meta.title.is_none() {
+        meta.title = blocks.iter().find(|b| matches!(b.kind, BlockKind::Heading { .. })).map(|b| b.text.clone());
+    }
+    Ok(Document { name: name.to_string(), format, meta, blocks, dropped })
+}
+
+/// ` date 2022-04 ` at the very start is metadata, not text.
+fn take_date_marker(text: &str, meta: &mut Metadata) -> String {
+    let t = text.trim_start();
+    if let Some(rest) = t.strip_prefix("date ") {
+        let date: String = rest.chars().take(7).collect();
+        let b = date.as_bytes();
+        if date.len() == 7 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5..].iter().all(u8::is_ascii_digit) {
+            meta.date = Some(date);
+            return rest[7..].trim_start().to_string();
+        }
+    }
+    text.to_string()
+}
+
+/// Plain text: blank lines separate blocks. A block whose lines look hard-wrapped (three or more lines
+/// of similar length up to 100 characters, none repeated) is one paragraph with its lines joined;
+/// otherwise every line is a paragraph of its own (news exports often use single line breaks).
+fn text_blocks(text: &str) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut group: Vec<&str> = Vec::new();
+    let flush = |group: &mut Vec<&str>, blocks: &mut Vec<Block>| {
+        if group.is_empty() {
+            return;
+        }
+        let lens: Vec<usize> = group.iter().map(|l| l.trim().chars().count()).collect();
+        let width = lens.iter().copied().max().unwrap_or(0);
+        let wrapped = group.len() >= 3
+            && (40..=100).contains(&width)
+            && lens[..lens.len() - 1].iter().all(|&n| n * 10 >= width * 7)
+            && group.windows(2).all(|w| w[0].trim() != w[1].trim());
+        if wrapped {
+            let t = group.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+            blocks.push(Block { kind: BlockKind::Paragraph, text: t, separator: "\n\n".into() });
+        } else {
+            for l in group.iter() {
+                blocks.push(Block { kind: BlockKind::Paragraph, text: l.trim().to_string(), separator: "\n".into() });
+            }
+            if let Some(b) = blocks.last_mut() {
+                b.separator = "\n\n".into();
+            }
+        }
+        group.clear();
+    };
+    for line in text.split('\n') {
+        if line.trim().is_empty() {
+            flush(&mut group, &mut blocks);
+        } else {
+            group.push(line);
+        }
+    }
+    flush(&mut group, &mut blocks);
+    if let Some(b) = blocks.last_mut() {
+        b.separator = "\n".into();
+    }
+    blocks
+}
+
+/// Markdown block structure: ATX headings, list items, block quotes, paragraphs (lines joined).
+fn markdown_blocks(text: &str) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut para: Vec<&str> = Vec::new();
+    let flush = |para: &mut Vec<&str>, blocks: &mut Vec<Block>| {
+        if !para.is_empty() {
+            let t = para.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+            blocks.push(Block { kind: BlockKind::Paragraph, text: t, separator: "\n\n".into() });
+            para.clear();
+        }
+    };
+    for line in text.split('\n') {
+        let t = line.trim();
+        if t.is_empty() {
+            flush(&mut para, &mut blocks);
+            continue;
+        }
+        let hashes = t.chars().take_while(|&c| c == '#').count();
+        if (1..=6).contains(&hashes) && t[hashes..].starts_with(' ') {
+            flush(&mut para, &mut blocks);
+            let text = t[hashes..].trim().trim_end_matches('#').trim().to_string();
+            blocks.push(Block { kind: BlockKind::Heading { level: hashes as u8 }, text, separator: "\n\n".into() });
+            continue;
+        }
+        let marker = list_marker(t);
+        if let Some(m) = marker {
+            flush(&mut para, &mut blocks);
+            let text = t[m.len()..].trim().to_string();
+            blocks.push(Block { kind: BlockKind::ListItem { marker: m.to_string() }, text, separator: "\n".into() });
+            continue;
+        }
+        if let Some(q) = t.strip_prefix('>') {
+            flush(&mut para, &mut blocks);
+            blocks.push(Block { kind: BlockKind::Quote, text: q.trim().to_string(), separator: "\n\n".into() });
+            continue;
+        }
+        para.push(t);
+    }
+    flush(&mut para, &mut blocks);
+    // a list ends with a blank line
+    for i in 0..blocks.len() {
+        let next_is_item = blocks.get(i + 1).map(|b| matches!(b.kind, BlockKind::ListItem { .. })).unwrap_or(false);
+        if matches!(blocks[i].kind, BlockKind::ListItem { .. }) && !next_is_item {
+            blocks[i].separator = "\n\n".into();
+        }
+    }
+    if let Some(b) = blocks.last_mut() {
+        b.separator = "\n".into();
+    }
+    blocks.retain(|b| !b.text.is_empty());
+    blocks
+}
+
+fn list_marker(t: &str) -> Option<&str> {
+    for m in ["- ", "* ", "+ "] {
+        if t.starts_with(m) {
+            return Some(&t[..1]);
+        }
+    }
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    if digits > 0 && digits < 4 && (t[digits..].starts_with(". ") || t[digits..].starts_with(") ")) {
+        return Some(&t[..digits + 1]);
+    }
+    None
+}
+
+/// Readability extraction; the article comes back as Markdown so headings and paragraphs survive.
+fn html_to_markdown(name: &str, html: &str) -> Result<(Option<String>, String)> {
+    let cfg = dom_smoothie::Config { text_mode: dom_smoothie::TextMode::Markdown, ..Default::default() };
+    let mut r = dom_smoothie::Readability::new(html, None, Some(cfg)).map_err(|e| input_err(name, format!("HTML: {e}")))?;
+    let article = r.parse().map_err(|e| input_err(name, format!("no article found in the HTML ({e})")))?;
+    let title = Some(article.title.to_string()).filter(|t| !t.trim().is_empty());
+    Ok((title, article.text_content.to_string()))
+}
+
+/// Boilerplate phrases that end (or open) news pages, in the languages we read.
+const TRAILER_HEADS: &[&str] = &[
+    "more about", "send us news", "other stories you might like", "related stories", "read more", "about the author",
+    "mehr zum thema", "lesen sie auch", "über den autor", "über", "weitere artikel", "das könnte sie auch interessieren",
+    "meer over", "lees ook", "over de auteur", "gerelateerde artikelen",
+];
+const CREDIT_PREFIXES: &[&str] = &["bildquelle:", "foto:", "fotos:", "image:", "photo:", "credit:", "beeld:", "bild:"];
+
+fn drop_boilerplate(blocks: &mut Vec<Block>, dropped: &mut Vec<Dropped>) {
+    let norm = |s: &str| s.trim().trim_end_matches(':').to_lowercase();
+    // leading "This article is more than N years old"
+    if let Some(b) = blocks.first() {
+        let t = b.text.to_lowercase();
+        if t.starts_with("this article is more than") && t.ends_with("old") {
+            dropped.push(Dropped { text: b.text.clone(), reason: "page notice".into() });
+            blocks.remove(0);
+        }
+    }
+    // image credits and captions repeated verbatim
+    let mut i = 0;
+    while i < blocks.len() {
+        let t = blocks[i].text.to_lowercase();
+        let credit = CREDIT_PREFIXES.iter().any(|p| t.starts_with(p)) && blocks[i].text.chars().count() < 200;
+        let repeated = i > 0 && blocks[i].text == blocks[i - 1].text;
+        if credit || repeated {
+            let reason = if credit { "image credit" } else { "repeated line (caption)" };
+            dropped.push(Dropped { text: blocks[i].text.clone(), reason: reason.into() });
+            blocks.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    // trailing boilerplate: from the first short trailer heading in the second half to the end
+    let n = blocks.len();
+    let from = n / 2;
+    if let Some(start) = (from..n).find(|&i| {
+        let t = norm(&blocks[i].text);
+        blocks[i].text.chars().count() < 60 && TRAILER_HEADS.iter().any(|h| t == *h)
+    }) {
+        // a site name line just before the trailer ("Tarnkappe.info") goes with it
+        let start = if start > 0 && is_site_name(&blocks[start - 1].text) { start - 1 } else { start };
+        for b in blocks.drain(start..) {
+            dropped.push(Dropped { text: b.text, reason: "trailing boilerplate".into() });
+        }
+    }
+}
+
+fn is_site_name(t: &str) -> bool {
+    let t = t.trim();
+    !t.contains(' ') && t.contains('.') && t.len() < 40 && !t.ends_with('.')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding inputs
+
+/// An input file (or stdin) found on the command line.
+pub enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Source {
+    pub fn name(&self) -> String {
+        match self {
+            Source::Stdin => "<stdin>".into(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+    pub fn stem(&self) -> String {
+        match self {
+            Source::Stdin => "stdin".into(),
+            Source::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into()),
+        }
+    }
+    /// The input's bytes, read once: a file must be a regular file within `max_bytes` (checked before it
+    /// is opened, so a FIFO or a device is refused without blocking), and no read takes more than
+    /// `max_bytes + 1` bytes.
+    pub fn read_bytes(&self, max_bytes: u64) -> Result<Vec<u8>> {
+        let name = self.name();
+        let mut bytes = Vec::new();
+        match self {
+            Source::Stdin => {
+                std::io::stdin().take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| Error::io("<stdin>", e))?;
+            }
+            Source::File(p) => {
+                let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+                if !meta.is_file() {
+                    return Err(input_err(&name, "not a regular file"));
+                }
+                if meta.len() > max_bytes {
+                    return Err(input_err(&name, format!("file is {} bytes, over the {max_bytes}-byte limit (--max-input-bytes)", meta.len())));
+                }
+                std::fs::File::open(p).and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes)).map_err(|e| Error::io(p, e))?;
+            }
+        }
+        if bytes.len() as u64 > max_bytes {
+            return Err(Error::Input { path: name, reason: format!("over the {max_bytes}-byte limit (--max-input-bytes)") });
+        }
+        Ok(bytes)
+    }
+
+    /// Parse the input's bytes (from [`read_bytes`](Self::read_bytes)) as an article.
+    pub fn document_from_bytes(&self, bytes: &[u8]) -> Result<Document> {
+        let name = self.name();
+        let (text, enc) = decode(&name, bytes)?;
+        match self {
+            Source::File(p) => parse_document(&name, &text, detect_format(p, &text), enc),
+            Source::Stdin => parse_document(&name, &text, detect_format(Path::new("stdin"), &text), "UTF-8".into()),
+        }
+    }
+
+    /// Decoded text without any parsing (for `--lines`).
+    pub fn raw_text(&self, max_bytes: u64) -> Result<String> {
+        Ok(decode(&self.name(), &self.read_bytes(max_bytes)?)?.0)
+    }
+}
+
+/// Files, folders (recursive; .txt, .md, .html; hidden files skipped) and `-`.
+pub fn collect_sources(specs: &[String]) -> Vec<Source> {
+    let mut out = Vec::new();
+    for s in specs {
+        if s == "-" {
+            out.push(Source::Stdin);
+            continue;
+        }
+        let p = Path::new(s);
+        if p.is_dir() {
+            let mut files = Vec::new();
+            collect_files(p, &mut files);
+            files.sort();
+            out.extend(files.into_iter().map(Source::File));
+        } else {
+            out.push(Source::File(p.to_path_buf()));
+        }
+    }
+    out
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let hidden = p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(false);
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else if matches!(
+            p.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            Some("txt" | "md" | "markdown" | "html" | "htm")
+        ) {
+            out.push(p);
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_are_detected() {
+        let s = "Größere Brücken über die Maas – „schön“ für 12 €";
+        assert_eq!(decode("x", s.as_bytes()).unwrap(), (s.to_string(), "UTF-8".into()));
+        let mut bom = b"\xef\xbb\xbf".to_vec();
+        bom.extend_from_slice(s.as_bytes());
+        assert_eq!(decode("x", &bom).unwrap().0, s);
+        let (u16le, _, _) = encoding_rs::UTF_16LE.encode(s);
+        let mut b = b"\xff\xfe".to_vec();
+        // encoding_rs encodes UTF-16 as UTF-8; build the bytes by hand
+        let _ = u16le;
+        for u in s.encode_utf16() {
+            b.extend_from_slice(&u.to_le_bytes());
+        }
+        assert_eq!(decode("x", &b).unwrap().0, s);
+        let latin = "Die Straße über Köln bleibt gesperrt, sagte der Bürgermeister.";
+        let (w1252, _, _) = encoding_rs::WINDOWS_1252.encode(latin);
+        let (t, enc) = decode("x", &w1252).unwrap();
+        assert_eq!(t, latin);
+        assert_eq!(enc, "windows-1252");
+    }
+
+    #[test]
+    fn binary_and_empty_are_errors() {
+        assert!(decode("x", b"").unwrap_err().to_string().contains("empty"));
+        assert!(decode("x", b" \n\t ").unwrap_err().to_string().contains("only whitespace"));
+        assert!(decode("x", b"\x7fELF\x02\x01\x01\x00\x00").unwrap_err().to_string().contains("binary"));
+        let noisy: Vec<u8> = (1u8..32).cycle().take(400).collect();
+        assert!(decode("x", &noisy).unwrap_err().to_string().contains("binary"));
+    }
+
+    #[test]
+    fn date_marker_becomes_metadata() {
+        let d = parse_document("a", " date 2022-04 Düsseldorf In Russland steht.\n\nZweiter Absatz.", Format::Text, "UTF-8".into()).unwrap();
+        assert_eq!(d.meta.date.as_deref(), Some("2022-04"));
+        assert_eq!(d.blocks[0].text, "Düsseldorf In Russland steht.");
+        assert_eq!(d.blocks.len(), 2);
+    }
+
+    #[test]
+    fn text_paragraphs_and_hard_wraps() {
+        let t = "Erste Zeile eines langen Absatzes, der hart\numbrochen wurde und weitergeht bis zum Ende\ndes Absatzes, der hier schliesslich aufhoert.\n\nEine Zeile.\nNoch eine Zeile.\n\nDritter.";
+        let blocks = text_blocks(t);
+        let texts: Vec<&str> = blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(texts, vec![
+            "Erste Zeile eines langen Absatzes, der hart umbrochen wurde und weitergeht bis zum Ende des Absatzes, der hier schliesslich aufhoert.",
+            "Eine Zeile.",
+            "Noch eine Zeile.",
+            "Dritter.",
+        ]);
+        assert_eq!(blocks[0].separator, "\n\n");
+        assert_eq!(blocks[1].separator, "\n");
+        assert_eq!(blocks[2].separator, "\n\n");
+        // repeated caption lines are never joined as a wrap
+        let cap = "Ein Bild mit einer Unterschrift, die lang genug ist\nEin Bild mit einer Unterschrift, die lang genug ist\nBildquelle: Agentur";
+        assert_eq!(text_blocks(cap).len(), 3);
+    }
+
+    #[test]
+    fn markdown_keeps_block_structure() {
+        let md = "# Titel\n\nEin Absatz\nüber zwei Zeilen.\n\n- eins\n- zwei\n\n> Zitat\n\n## Teil 2\n\nEnde.";
+        let d = parse_document("a.md", md, Format::Markdown, "UTF-8".into()).unwrap();
+        let kinds: Vec<&BlockKind> = d.blocks.iter().map(|b| &b.kind).collect();
+        assert_eq!(kinds, vec![
+            &BlockKind::Heading { level: 1 },
+            &BlockKind::Paragraph,
+            &BlockKind::ListItem { marker: "-".into() },
+            &BlockKind::ListItem { marker: "-".into() },
+            &BlockKind::Quote,
+            &BlockKind::Heading { level: 2 },
+            &BlockKind::Paragraph,
+        ]);
+        assert_eq!(d.blocks[1].text, "Ein Absatz über zwei Zeilen.");
+        assert_eq!(d.meta.title.as_deref(), Some("Titel"));
+    }
+
+    #[test]
+    fn boilerplate_is_dropped_and_recorded() {
+        let t = "This article is more than 1 year old\n\nTitle here\n\nBody one.\n\nBody two.\n\nBody three.\n\nBody four.\n\nMore about\n\n\nSend us news\n\nOther stories you might like";
+        let d = parse_document("a", t, Format::Text, "UTF-8".into()).unwrap();
+        let texts: Vec<&str> = d.blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(texts, vec!["Title here", "Body one.", "Body two.", "Body three.", "Body four."]);
+        assert_eq!(d.dropped.len(), 4);
+        assert_eq!(d.dropped[0].reason, "page notice");
+    }
+}

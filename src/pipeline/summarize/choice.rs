@@ -1,0 +1,158 @@
+//! Which summarizer runs, decided from options without loading it (its identity is part of the folder
+//! job's cache keys), and loading it when a summary is actually needed.
+use std::path::PathBuf;
+
+use super::extractive::ExtractiveSummarizer;
+use super::llm::LlmSummarizer;
+use super::prompts::PromptTemplate;
+use super::seq2seq::{BartOptions, BartSummarizer};
+use super::Summarizer;
+use crate::device::{select_device, DeviceChoice};
+use crate::error::{Error, Result};
+use crate::hash::sha256_hex;
+use crate::hub::{Catalog, FileSet, ModelSpec, ModelStore, Task};
+use crate::models::llm::{GgufLlm, SamplingParams};
+
+/// Length of each summary in words, unless asked otherwise.
+pub const DEFAULT_MAX_WORDS: usize = 120;
+/// The LLM's working context in tokens, unless asked otherwise.
+pub const DEFAULT_CONTEXT: usize = 4096;
+/// Seed for sampling, unless asked otherwise.
+pub const DEFAULT_SEED: u64 = 299792458;
+
+/// Everything that decides which summarizer runs and what it writes.
+#[derive(Debug, Clone)]
+pub struct SummarizerOptions {
+    /// `--summarizer`: a .gguf file, a catalogue name, a BART folder or repo, or `extractive`;
+    /// `None` takes the catalogue's first summarizer (extractive, with a notice, when unavailable).
+    pub spec: Option<String>,
+    pub max_words: usize,
+    /// Summarize the original language straight into English (no translation).
+    pub direct: bool,
+    /// A template replacing the per-article summary prompt.
+    pub prompt: Option<PathBuf>,
+    pub context: usize,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub seed: u64,
+    pub device: DeviceChoice,
+}
+
+impl Default for SummarizerOptions {
+    fn default() -> Self {
+        Self {
+            spec: None,
+            max_words: DEFAULT_MAX_WORDS,
+            direct: false,
+            prompt: None,
+            context: DEFAULT_CONTEXT,
+            temperature: None,
+            top_p: None,
+            seed: DEFAULT_SEED,
+            device: DeviceChoice::Auto,
+        }
+    }
+}
+
+/// The summarizer that will run.
+#[derive(Debug, Clone)]
+pub enum SummarizerChoice {
+    /// No model: TextRank. `notice` says why, when a model was wanted but is unavailable.
+    Extractive { notice: Option<String> },
+    Gguf(PathBuf),
+    /// A BART model folder (hub layout).
+    Seq2Seq(PathBuf),
+}
+
+impl SummarizerOptions {
+    /// Decide which summarizer runs; resolves (and may download) catalogue and hub models.
+    pub fn choose(&self, store: &ModelStore, catalog: &Catalog) -> Result<SummarizerChoice> {
+        match self.spec.as_deref() {
+            Some("extractive") => Ok(SummarizerChoice::Extractive { notice: None }),
+            Some(s) => match ModelSpec::parse(s, catalog)? {
+                ModelSpec::Gguf(p) => Ok(SummarizerChoice::Gguf(p)),
+                ModelSpec::Catalog(e) if e.task == Task::Summarization && e.architecture == "bart" => {
+                    Ok(SummarizerChoice::Seq2Seq(store.resolve(&ModelSpec::Catalog(e.clone()), &FileSet::of_entry(&e))?.path))
+                }
+                ModelSpec::LocalDir(d) => Ok(SummarizerChoice::Seq2Seq(d)),
+                spec @ ModelSpec::Hub { .. } => Ok(SummarizerChoice::Seq2Seq(store.resolve(&spec, &FileSet::bart())?.path)),
+                ModelSpec::Catalog(e) if e.task == Task::Summarization => {
+                    let r = store.resolve(&ModelSpec::Catalog(e.clone()), &FileSet::of_entry(&e))?;
+                    Ok(SummarizerChoice::Gguf(r.path.join(&e.required_files[0])))
+                }
+                other => Err(Error::Usage(format!(
+                    "{}: not a summarizer (give a .gguf file, a summarization model from the catalogue, or `extractive`)",
+                    other.label()
+                ))),
+            },
+            None => match catalog.models.iter().find(|m| m.task == Task::Summarization) {
+                Some(e) => match store.resolve(&ModelSpec::Catalog(e.clone()), &FileSet::of_entry(e)) {
+                    Ok(r) => Ok(SummarizerChoice::Gguf(r.path.join(&e.required_files[0]))),
+                    Err(err) => Ok(SummarizerChoice::Extractive {
+                        notice: Some(format!(
+                            "summarizer {} is not available ({err}); using the extractive summarizer (no model). Pass --summarizer FILE.gguf for a model.",
+                            e.name
+                        )),
+                    }),
+                },
+                None => Ok(SummarizerChoice::Extractive { notice: None }),
+            },
+        }
+    }
+}
+
+impl SummarizerChoice {
+    /// Why the extractive summarizer stands in for a model, when it does.
+    pub fn notice(&self) -> Option<&str> {
+        match self {
+            SummarizerChoice::Extractive { notice } => notice.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Identity for cache keys: the model file (path and size) and every setting that changes output.
+    pub fn id(&self, o: &SummarizerOptions) -> String {
+        let prompt = o.prompt.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| sha256_hex(&b)).unwrap_or_default();
+        match self {
+            SummarizerChoice::Extractive { .. } => "extractive".into(),
+            SummarizerChoice::Gguf(p) => {
+                let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                format!("gguf:{}:{size}|ctx={}|t={:?}|p={:?}|seed={}|prompt={prompt}", p.display(), o.context, o.temperature, o.top_p, o.seed)
+            }
+            SummarizerChoice::Seq2Seq(dir) => {
+                let size = crate::hub::weights::find_weights(dir).and_then(|w| std::fs::metadata(w).ok()).map(|m| m.len()).unwrap_or(0);
+                let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+                format!("bart:{}:{size}", canonical.display())
+            }
+        }
+    }
+
+    /// Load the chosen summarizer.
+    pub fn load(&self, o: &SummarizerOptions) -> Result<Box<dyn Summarizer>> {
+        match self {
+            SummarizerChoice::Extractive { .. } => Ok(Box::new(ExtractiveSummarizer)),
+            SummarizerChoice::Gguf(path) => {
+                let device = select_device(o.device)?;
+                let model = GgufLlm::load(path, &device)?;
+                let mut s = LlmSummarizer::new(model, o.context);
+                s.params = SamplingParams { temperature: o.temperature, top_p: o.top_p, seed: o.seed, ..Default::default() };
+                if let Some(p) = &o.prompt {
+                    let t = PromptTemplate::from_file(p)?;
+                    if o.direct {
+                        s.direct_prompt = t;
+                    } else {
+                        s.prompt = t;
+                    }
+                }
+                Ok(Box::new(s))
+            }
+            SummarizerChoice::Seq2Seq(dir) => {
+                if o.direct {
+                    return Err(Error::Usage("--direct needs a multilingual instruct LLM (.gguf); BART summarizes English only".into()));
+                }
+                let device = select_device(o.device)?;
+                Ok(Box::new(BartSummarizer::load(dir, &device, BartOptions::default())?))
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The summarize stage: one trait, three kinds of summarizer (an instruct LLM, a seq2seq model, an
+//! extractive fallback), and the choice between them ([`choice`]). Nothing is silently truncated: articles
+//! longer than a model's input are summarized map-reduce, and the summary says which path was taken.
+pub mod choice;
+pub mod extractive;
+pub mod llm;
+pub mod prompts;
+pub mod seq2seq;
+
+use crate::error::Result;
+use crate::models::llm::Generated;
+
+pub use choice::{SummarizerChoice, SummarizerOptions};
+pub use extractive::ExtractiveSummarizer;
+pub use llm::LlmSummarizer;
+pub use prompts::PromptTemplate;
+pub use seq2seq::{BartOptions, BartSummarizer};
+
+/// What a summarizer reads.
+#[derive(Debug, Clone)]
+pub struct Article {
+    pub title: Option<String>,
+    pub date: Option<String>,
+    /// Language of `text` ("en" unless summarizing directly from the source).
+    pub language: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub text: String,
+    pub method: SummaryMethod,
+    pub summarizer: String,
+    /// Chunks summarized in the map step (1 when the article fit the context).
+    pub chunks: usize,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    pub seconds: f64,
+}
+
+/// How a summary was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SummaryMethod {
+    #[serde(rename = "llm")]
+    Llm,
+    /// Chunks summarized by the LLM, then the chunk summaries.
+    #[serde(rename = "llm-map-reduce")]
+    LlmMapReduce,
+    #[serde(rename = "seq2seq")]
+    Seq2Seq,
+    #[serde(rename = "seq2seq-map-reduce")]
+    Seq2SeqMapReduce,
+    /// Sentences taken from the article, no model.
+    #[serde(rename = "extractive")]
+    Extractive,
+}
+
+impl std::fmt::Display for SummaryMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SummaryMethod::Llm => "llm",
+            SummaryMethod::LlmMapReduce => "llm-map-reduce",
+            SummaryMethod::Seq2Seq => "seq2seq",
+            SummaryMethod::Seq2SeqMapReduce => "seq2seq-map-reduce",
+            SummaryMethod::Extractive => "extractive",
+        })
+    }
+}
+
+pub trait Summarizer {
+    /// Human-readable name, e.g. the model's name and file.
+    fn describe(&self) -> String;
+    fn summarize(&mut self, article: &Article, max_words: usize) -> Result<Summary>;
+    /// Free-form writing (for the briefing); `None` for summarizers that cannot write.
+    fn writer(&mut self) -> Option<&mut dyn TextWriter> {
+        None
+    }
+}
+
+/// A model that writes free text from a system and a user message (an instruct LLM).
+pub trait TextWriter {
+    fn describe(&self) -> String;
+    /// One chat turn, at most `max_new_tokens` generated, with the writer's own sampling settings.
+    fn write(&mut self, system: &str, user: &str, max_new_tokens: usize) -> Result<Generated>;
+}
+
+pub(crate) fn language_name(code: &str) -> &str {
+    match code {
+        "de" => "German",
+        "nl" => "Dutch",
+        "en" => "English",
+        other => other,
+    }
+}
+
