@@ -3,7 +3,8 @@
 //! Data flows one way, and the folders say so; each layer imports only the layers below it:
 //!
 //! - [`cli`]: flags and one thin driver per command;
-//! - [`run`]: the folder job (resume, records, report, shards) and [`bench`];
+//! - [`run`]: the folder job (resume, records, report, shards), [`eval`] (quality against references)
+//!   and [`bench`];
 //! - [`pipeline`]: the stages, input → detect → prepare → segment → translate → factcheck → summarize → briefing;
 //! - [`hub`]: models from the hub or local files (catalogue, cache, downloads, verification, weights);
 //! - [`models`]: one file per architecture (Marian, BART, llama-family GGUF), candle-transformers' shape;
@@ -16,6 +17,7 @@ pub mod bench;
 pub mod cli;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod generation;
 pub mod hash;
 pub mod hub;

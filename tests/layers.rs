@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("pipeline", 6),
     ("run", 7),
     ("bench", 7),
+    ("eval", 7),
     ("cli", 8),
 ];
 

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::device::DeviceChoice;
 use crate::models::transformer::Quantize;
 use crate::pipeline::input::DEFAULT_MAX_BYTES;
-use crate::pipeline::summarize::choice::{DEFAULT_CONTEXT, DEFAULT_MAX_WORDS, DEFAULT_SEED};
+use crate::pipeline::summarize::choice::{DEFAULT_CONTEXT, DEFAULT_JUDGE_THRESHOLD, DEFAULT_MAX_WORDS, DEFAULT_SEED};
 use crate::run::Shard;
 
 const EXIT_CODES: &str = "Exit codes: 0 all done · 1 nothing usable (fatal error) · 2 usage error · \
@@ -68,6 +68,10 @@ pub enum Command {
     /// Measure throughput and peak memory (prints Markdown table rows).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Measure quality against references: the fact checker on labelled sentences, or a `brief` output
+    /// against key facts and traps.
+    #[command(subcommand)]
+    Eval(EvalCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +130,29 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         gen: usize,
         /// Print one JSON line instead of a Markdown row.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// The fact checker on hand-labelled summary sentences: precision and recall on the wrong ones
+    /// (U/M/T), partly supported ones (P) apart.
+    Checker {
+        /// Labelled sentences (JSON lines: run, article, sentence, label), e.g. ../shared/eval/summary_sentences.jsonl.
+        #[arg(long, value_name = "FILE")]
+        labels: PathBuf,
+        /// Folder of the source articles the labels name (e.g. ../shared/seeds).
+        #[arg(long, value_name = "DIR")]
+        seeds: PathBuf,
+        /// Also judge support with this instruct LLM (a .gguf file).
+        #[arg(long, value_name = "FILE")]
+        judge: Option<PathBuf>,
+        /// Log-odds of "yes" below which the judge flags a sentence.
+        #[arg(long, value_name = "X", default_value_t = 0.0, allow_hyphen_values = true)]
+        threshold: f32,
+        /// Print JSON instead of Markdown.
         #[arg(long)]
         json: bool,
     },
@@ -227,6 +254,13 @@ pub struct SummarizerArgs {
     /// Random seed for sampling.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SEED)]
     pub seed: u64,
+    /// The LLM's yes/no verdict on each point against the sentences it cites: a point whose "yes"
+    /// log-odds fall below X is rewritten (or quoted or dropped). See the README's quality table.
+    #[arg(long, value_name = "X", default_value_t = DEFAULT_JUDGE_THRESHOLD, allow_hyphen_values = true)]
+    pub judge_threshold: f32,
+    /// Skip the LLM's verdict (the deterministic checks still run): faster, catches less.
+    #[arg(long)]
+    pub no_judge: bool,
 }
 
 /// How `summarize` and `brief` translate non-English articles.
@@ -283,6 +317,11 @@ pub struct BriefArgs {
     /// Build one briefing from the output folders of shard runs (given as INPUT).
     #[arg(long)]
     pub merge: bool,
+    /// Sentence-embedding model that groups the briefing's points into stories: a catalogue name, a
+    /// model folder, a hub repo, or `none` (group by shared words) [default: all-minilm-l6-v2; shared
+    /// words, with a notice, when it is unavailable].
+    #[arg(long, value_name = "SPEC")]
+    pub embedder: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

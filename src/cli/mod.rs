@@ -88,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Brief(a) => commands::brief::run(&a, g, &store, &catalog),
         Command::Detect(a) => commands::detect::run(&a),
         Command::Bench(b) => commands::bench::run(b, g),
+        Command::Eval(e) => commands::eval::run(e, g),
     }
 }
 

@@ -14,6 +14,7 @@
 //! The generator drops finished sentences from the batch (HF keeps computing them); this changes nothing
 //! in the results and saves the work.
 pub mod config;
+pub mod constraint;
 mod processors;
 
 use candle_core::{Device, Result, Tensor};

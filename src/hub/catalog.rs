@@ -9,6 +9,8 @@ pub const CATALOG_TOML: &str = include_str!("../../models/catalog.toml");
 pub enum Task {
     Translation,
     Summarization,
+    /// Sentence embeddings (grouping the briefing's points into stories).
+    Embedding,
 }
 
 /// Generation settings a catalogue entry sets over the repo's own.

@@ -39,6 +39,15 @@ impl FileSet {
         }
     }
 
+    /// What a sentence-transformers embedding model needs.
+    pub fn sentence_embedder() -> Self {
+        Self {
+            required: ["config.json", "tokenizer.json", "model.safetensors"].map(String::from).to_vec(),
+            weights: vec![],
+            optional: ["sentence_bert_config.json", "modules.json"].map(String::from).to_vec(),
+        }
+    }
+
     pub fn of_entry(e: &CatalogEntry) -> Self {
         Self { required: e.required_files.clone(), weights: e.weight_files.clone(), optional: e.optional_files.clone() }
     }

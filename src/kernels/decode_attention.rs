@@ -38,6 +38,13 @@ impl HeadKvCache {
         }
     }
 
+    /// Keep the first `positions` cached positions (a shared prompt prefix), drop the rest.
+    pub fn truncate(&mut self, positions: usize, hd: usize) {
+        for h in self.k.iter_mut().chain(self.v.iter_mut()) {
+            h.truncate(positions * hd);
+        }
+    }
+
     /// Cached positions.
     pub fn len(&self, hd: usize) -> usize {
         self.k.first().map_or(0, |h| h.len() / hd)

@@ -244,6 +244,20 @@ impl ModelWeights {
         }
     }
 
+    /// Keep the keys and values of the first `positions` positions only, so that a prompt sharing that
+    /// prefix with the previous one continues from it.
+    pub fn truncate_kv_cache(&mut self, positions: usize) {
+        let hd = self.cfg.head_dim;
+        for l in &mut self.layers {
+            l.kv.truncate(positions, hd);
+        }
+    }
+
+    /// Positions in the KV cache.
+    pub fn cached_positions(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.kv.len(self.cfg.head_dim))
+    }
+
     /// `tokens (1, seq)` at positions `pos..pos + seq` (after `pos` cached ones) → logits of the last
     /// position, `(1, vocab)`.
     pub fn forward(&mut self, tokens: &Tensor, pos: usize) -> Result<Tensor> {

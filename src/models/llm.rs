@@ -15,6 +15,7 @@ use tokenizers::Tokenizer;
 
 use super::gguf_llama;
 use crate::error::{Error, Result};
+use crate::generation::constraint::Constraint;
 use crate::tokenizer::gguf::{metadata_str, metadata_u32, tokenizer_from_gguf};
 
 enum Weights {
@@ -37,6 +38,17 @@ impl Weights {
             Weights::Phi3(m) => m.forward(x, pos),
         }
     }
+    /// Keep the first `positions` cached positions; false when this decoder can only start over.
+    fn truncate(&mut self, positions: usize) -> bool {
+        match self {
+            Weights::LlamaFamily(m) => {
+                m.truncate_kv_cache(positions);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn clear(&mut self) {
         match self {
             Weights::LlamaFamily(m) => m.clear_kv_cache(),
@@ -121,13 +133,65 @@ pub struct GgufLlm {
     stop_ids: Vec<u32>,
     pub context_length: usize,
     pub architecture: String,
+    /// `general.name` of the file.
     pub name: String,
+    /// A readable label: family, size, instruct, quantization and file name.
+    pub label: String,
+    /// Parameters (elements of all weight tensors).
+    pub parameters: u64,
     pub path: PathBuf,
     device: Device,
+    /// The ids whose keys and values are in the cache (prompt and fed generated tokens).
+    cached: Vec<u32>,
+    /// Each token's bytes (`None` for special tokens), built on the first constrained generation.
+    token_bytes: Option<Vec<Option<Vec<u8>>>>,
 }
 
 /// Process prompts in chunks of this many tokens (bounded memory, and a KV cache that grows in steps).
+/// Chunks start at multiples of this, whatever is cached: a prompt that shares a prefix with the
+/// previous one reuses the cached chunks of that prefix and computes the rest exactly as a fresh run
+/// would (same chunks, same arithmetic), so reuse never changes an output.
 const PROMPT_CHUNK: usize = 512;
+
+/// The quantization a GGUF's `general.file_type` names (llama.cpp's `llama_ftype`).
+fn file_type_name(t: u32) -> Option<&'static str> {
+    Some(match t {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        32 => "BF16",
+        _ => return None,
+    })
+}
+
+/// GPT-2's byte-level alphabet: the character each byte is written as in a byte-level BPE vocabulary.
+fn byte_level_chars() -> [char; 256] {
+    let mut table = ['\0'; 256];
+    let mut n = 0u32;
+    for b in 0..256u32 {
+        let printable = (b'!' as u32..=b'~' as u32).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+        table[b as usize] = if printable {
+            char::from_u32(b).unwrap_or('?')
+        } else {
+            n += 1;
+            char::from_u32(255 + n).unwrap_or('?')
+        };
+    }
+    table
+}
 
 impl GgufLlm {
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
@@ -136,6 +200,16 @@ impl GgufLlm {
         let content = gguf_file::Content::read(&mut file).map_err(|e| invalid(format!("GGUF: {e}")))?;
         let arch = metadata_str(&content, "general.architecture").cloned().ok_or_else(|| invalid("no general.architecture".into()))?;
         let name = metadata_str(&content, "general.name").cloned().unwrap_or_else(|| arch.clone());
+        let parameters: u64 = content.tensor_infos.values().map(|t| t.shape.elem_count() as u64).sum();
+        let label = {
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let base = metadata_str(&content, "general.basename").cloned().unwrap_or_else(|| name.clone());
+            let size = metadata_str(&content, "general.size_label").cloned().unwrap_or_default();
+            let instruct = [file.to_lowercase(), metadata_str(&content, "general.finetune").cloned().unwrap_or_default().to_lowercase()].iter().any(|s| s.contains("instruct"));
+            let quant = metadata_u32(&content, "general.file_type").and_then(file_type_name).unwrap_or("");
+            let parts: Vec<&str> = [base.as_str(), size.as_str(), if instruct { "Instruct" } else { "" }, quant].into_iter().filter(|p| !p.is_empty()).collect();
+            format!("{} ({file})", parts.join(" "))
+        };
         let context_length = metadata_u32(&content, &format!("{arch}.context_length")).unwrap_or(2048) as usize;
         let tokenizer = match path.parent().map(|p| p.join("tokenizer.json")).filter(|p| p.is_file()) {
             Some(tj) => Tokenizer::from_file(&tj).map_err(|e| Error::Tokenizer(format!("{}: {e}", tj.display())))?,
@@ -167,7 +241,21 @@ impl GgufLlm {
             "phi3" => Weights::Phi3(quantized_phi3::ModelWeights::from_gguf(false, content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
             other => return Err(invalid(format!("architecture '{other}' is not supported (llama, qwen2, qwen3, gemma3, phi3)"))),
         };
-        Ok(Self { weights, tokenizer, chat, stop_ids, context_length, architecture: arch, name, path: path.to_path_buf(), device: device.clone() })
+        Ok(Self {
+            weights,
+            tokenizer,
+            chat,
+            stop_ids,
+            context_length,
+            architecture: arch,
+            name,
+            label,
+            parameters,
+            path: path.to_path_buf(),
+            device: device.clone(),
+            cached: Vec::new(),
+            token_bytes: None,
+        })
     }
 
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
@@ -182,8 +270,41 @@ impl GgufLlm {
 
     /// Generate from a fully formatted prompt.
     pub fn generate(&mut self, prompt: &str, params: &SamplingParams) -> Result<Generated> {
+        self.generate_constrained(prompt, params, None)
+    }
+
+    /// One chat turn whose reply must satisfy `constraint` (see [`Constraint`]).
+    pub fn chat_constrained(&mut self, system: &str, user: &str, params: &SamplingParams, constraint: &mut dyn Constraint) -> Result<Generated> {
+        let prompt = self.chat.render(system, user);
+        self.generate_constrained(&prompt, params, Some(constraint))
+    }
+
+    /// The logits of the token after a chat turn's prompt (the reply's first token), for scoring a
+    /// fixed set of answers (a yes/no verdict) without generating.
+    pub fn next_token_logits(&mut self, system: &str, user: &str) -> Result<Vec<f32>> {
+        let ids = self.encode(&self.chat.render(system, user))?;
+        rayon::scope(|_| -> Result<Vec<f32>> {
+            let logits = self.process_prompt(&ids)?;
+            Ok(logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?)
+        })
+    }
+
+    /// The id of a token written exactly as `text`, if the vocabulary has one.
+    pub fn token_id(&self, text: &str) -> Option<u32> {
+        let ids = self.tokenizer.encode(text, false).ok()?;
+        match ids.get_ids() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+
+    /// Generate from a fully formatted prompt, constrained when a constraint is given.
+    pub fn generate_constrained(&mut self, prompt: &str, params: &SamplingParams, constraint: Option<&mut dyn Constraint>) -> Result<Generated> {
         let ids = self.encode(prompt)?;
-        let (out, stopped, prompt_seconds, generation_seconds) = self.generate_ids(&ids, params)?;
+        if constraint.is_some() && self.token_bytes.is_none() {
+            self.token_bytes = Some(self.build_token_bytes());
+        }
+        let (out, stopped, prompt_seconds, generation_seconds) = rayon::scope(|_| self.generate_ids_in_pool(&ids, params, constraint))?;
         tracing::info!(
             prompt_tokens = ids.len(),
             prompt_tok_s = format!("{:.1}", ids.len() as f64 / prompt_seconds.max(1e-9)),
@@ -200,16 +321,97 @@ impl GgufLlm {
         Ok(self.tokenizer.encode(prompt, false).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec())
     }
 
-    /// Continue token ids: the generated ids (stop token excluded), whether a stop token ended them, and
-    /// the seconds spent on the prompt and on generation.
-    fn generate_ids(&mut self, ids: &[u32], params: &SamplingParams) -> Result<(Vec<u32>, bool, f64, f64)> {
-        // Run on a worker of the rayon pool: the kernels' parallel loops then start on this thread and hand
-        // the rest to the other worker, rather than this thread handing all of it over and sleeping until
-        // it is done (a wake-up less per layer; SmolLM2 decoding 68.8 → 72–75 tok/s).
-        rayon::scope(|_| self.generate_ids_in_pool(ids, params))
+    /// Each token's bytes: byte-level BPE pieces mapped back through GPT-2's alphabet, SentencePiece
+    /// pieces with `▁` as a space and `<0xNN>` as a byte; `None` for added (special) tokens.
+    fn build_token_bytes(&self) -> Vec<Option<Vec<u8>>> {
+        let alphabet = byte_level_chars();
+        let mut byte_of = std::collections::HashMap::new();
+        for (b, c) in alphabet.iter().enumerate() {
+            byte_of.insert(*c, b as u8);
+        }
+        let added: std::collections::HashSet<u32> = self.tokenizer.get_added_tokens_decoder().keys().copied().collect();
+        let n = self.tokenizer.get_vocab_size(true) as u32;
+        (0..n)
+            .map(|id| {
+                if added.contains(&id) {
+                    return None;
+                }
+                let piece = self.tokenizer.id_to_token(id)?;
+                if let Some(hex) = piece.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')) {
+                    return u8::from_str_radix(hex, 16).ok().map(|b| vec![b]);
+                }
+                match piece.chars().map(|c| byte_of.get(&c).copied()).collect::<Option<Vec<u8>>>() {
+                    Some(bytes) if !piece.contains('▁') => Some(bytes),
+                    _ => Some(piece.replace('▁', " ").into_bytes()),
+                }
+            })
+            .collect()
     }
 
-    fn generate_ids_in_pool(&mut self, ids: &[u32], params: &SamplingParams) -> Result<(Vec<u32>, bool, f64, f64)> {
+    /// Feed a prompt, reusing the cached chunks of a prefix it shares with what the cache holds; the
+    /// logits of its last position.
+    fn process_prompt(&mut self, ids: &[u32]) -> Result<Tensor> {
+        if ids.is_empty() {
+            return Err(Error::Input { path: "prompt".into(), reason: "empty prompt".into() });
+        }
+        let shared = self.cached.iter().zip(ids).take_while(|(a, b)| a == b).count();
+        // whole chunks only, and never the whole prompt: its last position's logits are needed
+        let reuse = (shared.min(ids.len() - 1) / PROMPT_CHUNK) * PROMPT_CHUNK;
+        if reuse == 0 || !self.weights.truncate(reuse) {
+            self.weights.clear();
+            self.cached.clear();
+        }
+        let start = if self.cached.is_empty() { 0 } else { reuse };
+        self.cached.truncate(start);
+        let mut logits = None;
+        let mut pos = start;
+        for chunk in ids[start..].chunks(PROMPT_CHUNK) {
+            let x = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
+            logits = Some(self.weights.forward(&x, pos)?);
+            pos += chunk.len();
+            self.cached.extend_from_slice(chunk);
+        }
+        tracing::debug!(prompt = ids.len(), reused = start, "prompt processed");
+        logits.ok_or_else(|| Error::Internal("no prompt logits".into()))
+    }
+
+    /// The best token the constraint allows (by the logits as processed), with the model's own
+    /// choice tried first; the stop token counts when the constraint may end.
+    fn constrained_choice(&self, logits: &[f32], constraint: &dyn Constraint, remaining: usize) -> Option<u32> {
+        let bytes = self.token_bytes.as_deref()?;
+        let allowed = |id: usize| -> bool {
+            if self.stop_ids.contains(&(id as u32)) {
+                return constraint.allows_end();
+            }
+            match bytes.get(id) {
+                Some(Some(b)) if !b.is_empty() => constraint.allows(b, remaining),
+                _ => false,
+            }
+        };
+        // the model's own choice is almost always allowed: one pass, no sort
+        let best = crate::kernels::fastmath::argmax(logits);
+        if allowed(best) {
+            return Some(best as u32);
+        }
+        let mut order: Vec<usize> = (0..logits.len()).collect();
+        // the top 64 first (almost always enough), the full order only when none of them is allowed
+        let k = 64.min(order.len());
+        order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| logits[b].total_cmp(&logits[a]));
+        let (top, rest) = order.split_at_mut(k);
+        top.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+        if let Some(&id) = top.iter().find(|&&id| allowed(id)) {
+            return Some(id as u32);
+        }
+        rest.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+        rest.iter().find(|&&id| allowed(id)).map(|&id| id as u32)
+    }
+
+    /// Continue a prompt: the generated ids (stop token excluded), whether a stop token (or a complete
+    /// constraint) ended them, and the seconds spent on the prompt and on generation. Called on a worker
+    /// of the rayon pool: the kernels' parallel loops then start on this thread and hand the rest to the
+    /// other worker, rather than this thread handing all of it over and sleeping until it is done (a
+    /// wake-up less per layer; SmolLM2 decoding 68.8 → 72–75 tok/s).
+    fn generate_ids_in_pool(&mut self, ids: &[u32], params: &SamplingParams, mut constraint: Option<&mut dyn Constraint>) -> Result<(Vec<u32>, bool, f64, f64)> {
         if ids.len() + params.max_new_tokens > self.context_length {
             return Err(Error::Input {
                 path: "prompt".into(),
@@ -223,36 +425,58 @@ impl GgufLlm {
             },
             _ => Sampling::ArgMax,
         };
+        let greedy = matches!(sampling, Sampling::ArgMax);
         let mut lp = LogitsProcessor::from_sampling(params.seed, sampling);
-        self.weights.clear();
         let t0 = Instant::now();
-        let mut logits = None;
-        let mut pos = 0;
-        for chunk in ids.chunks(PROMPT_CHUNK) {
-            let x = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
-            logits = Some(self.weights.forward(&x, pos)?);
-            pos += chunk.len();
-        }
+        let mut logits = self.process_prompt(ids)?;
+        let mut pos = ids.len();
         let prompt_seconds = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let mut out: Vec<u32> = Vec::new();
         let mut stopped = false;
-        let mut logits = logits.ok_or_else(|| Error::Input { path: "prompt".into(), reason: "empty prompt".into() })?;
         while out.len() < params.max_new_tokens {
             let mut l = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?;
             if params.repeat_penalty != 1.0 && !out.is_empty() {
                 let start = out.len().saturating_sub(params.repeat_last_n);
                 l = candle_transformers::utils::apply_repeat_penalty(&l, params.repeat_penalty, &out[start..])?;
             }
-            let next = lp.sample(&l)?;
+            let next = match constraint.as_deref() {
+                None => lp.sample(&l)?,
+                Some(c) => {
+                    let remaining = params.max_new_tokens - out.len() - 1;
+                    let mut v = l.to_vec1::<f32>()?;
+                    let Some(best) = self.constrained_choice(&v, c, remaining) else { break };
+                    if greedy {
+                        best
+                    } else {
+                        // sample among allowed tokens: everything the constraint refuses gets −∞
+                        let bytes = self.token_bytes.as_deref().unwrap_or_default();
+                        for (id, x) in v.iter_mut().enumerate() {
+                            let ok = if self.stop_ids.contains(&(id as u32)) { c.allows_end() } else { matches!(bytes.get(id), Some(Some(b)) if !b.is_empty() && c.allows(b, remaining)) };
+                            if !ok {
+                                *x = f32::NEG_INFINITY;
+                            }
+                        }
+                        lp.sample(&Tensor::new(v.as_slice(), &self.device)?)?
+                    }
+                }
+            };
             if self.stop_ids.contains(&next) {
                 stopped = true;
                 break;
             }
+            if let (Some(c), Some(Some(b))) = (constraint.as_deref_mut(), self.token_bytes.as_ref().and_then(|t| t.get(next as usize))) {
+                c.advance(b);
+            }
             out.push(next);
+            if constraint.as_deref().map(|c| c.is_complete()).unwrap_or(false) {
+                stopped = true;
+                break;
+            }
             let x = Tensor::new(&[next], &self.device)?.unsqueeze(0)?;
             logits = self.weights.forward(&x, pos)?;
             pos += 1;
+            self.cached.push(next);
         }
         let generation_seconds = t1.elapsed().as_secs_f64();
         Ok((out, stopped, prompt_seconds, generation_seconds))

@@ -6,4 +6,5 @@ pub mod bart;
 pub mod gguf_llama;
 pub mod llm;
 pub mod marian;
+pub mod sentence_embedder;
 pub mod transformer;

@@ -172,6 +172,13 @@ fn is_dutch_elision(text: &str, at: usize) -> bool {
     ["'s ", "'t ", "’s ", "’t "].iter().any(|p| rest.starts_with(p))
 }
 
+/// The sentences of an article's text, in order: each line (paragraph) split by [`SentenceSplitter`]
+/// for `lang`. These are what summary points cite, numbered from 1.
+pub fn article_sentences(text: &str, lang: &str) -> Vec<String> {
+    let splitter = SentenceSplitter::new(lang);
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).flat_map(|l| splitter.split(l)).map(String::from).collect()
+}
+
 /// A unit handed to the translator.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Segment {

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::models::sentence_embedder::SentenceEmbedder;
+use crate::pipeline::briefing::embed::{Lexical, Similarity};
 use crate::pipeline::briefing::Briefing;
 use crate::pipeline::factcheck::unsupported_items;
 use crate::pipeline::input::Source;
@@ -41,7 +43,29 @@ pub struct BriefOptions {
     pub max_input_bytes: u64,
     /// Identity of the summarization setup (part of the cache key).
     pub summarizer_id: String,
+    /// The sentence-embedding model folder that groups the briefing's points; `None`: shared words.
+    pub embedder: Option<PathBuf>,
     pub quiet: bool,
+}
+
+/// The similarity the briefing groups points by: the embedding model when it loads, else shared
+/// words (and a note saying why).
+pub fn similarity(embedder: Option<&Path>) -> (Box<dyn Similarity>, Option<String>) {
+    match embedder {
+        None => (Box::new(Lexical), None),
+        Some(dir) => match SentenceEmbedder::load(dir, &candle_core::Device::Cpu) {
+            Ok(e) => (Box::new(e), None),
+            Err(e) => (Box::new(Lexical), Some(format!("the embedding model did not load ({e}); stories are grouped by shared words"))),
+        },
+    }
+}
+
+/// Identity of the briefing's grouping, for its cache key.
+fn grouping_id(embedder: Option<&Path>) -> String {
+    match embedder {
+        Some(d) => format!("|embedder={}", d.display()),
+        None => "|lexical".into(),
+    }
 }
 
 struct Pending {
@@ -89,32 +113,44 @@ pub struct BriefOutcome {
 pub fn brief_folder(sources: &[Source], opts: &BriefOptions, translation: &TranslationPipeline, summarizer: &mut LazySummarizer) -> Result<BriefOutcome> {
     let mut report = run_articles(sources, opts, translation, summarizer)?;
     let (mut briefing, mut briefing_kept) = (None, false);
+    let t = Instant::now();
     if report.done > 0 && opts.shard.is_none() {
         let done: HashSet<&str> = report.articles.iter().filter(|e| e.status == ArticleStatus::Done).map(|e| e.source.as_str()).collect();
         let records: Vec<ArticleRecord> = collect_records(&[opts.out.clone()])?.into_iter().filter(|r| done.contains(r.source.as_str())).collect();
-        let key = briefing_key(&records, &opts.summarizer_id);
+        let key = briefing_key(&records, &format!("{}{}", opts.summarizer_id, grouping_id(opts.embedder.as_deref())));
         if briefing_is_current(&opts.out, &key) {
             briefing_kept = true;
         } else {
             let s = summarizer.get()?;
-            briefing = Some(write_briefing(&opts.out, &records, &key, Some(s))?);
+            let (sim, note) = similarity(opts.embedder.as_deref());
+            let mut b = write_briefing(&opts.out, &records, &key, sim.as_ref(), Some(s))?;
+            if let Some(n) = note {
+                b.notes.push(n);
+            }
+            briefing = Some(b);
         }
         report.briefing = Some(opts.out.join("briefing.md").display().to_string());
     }
+    report.briefing_seconds = t.elapsed().as_secs_f64();
+    report.seconds += report.briefing_seconds;
     report::write_report(&opts.out, &report)?;
     Ok(BriefOutcome { report, briefing, briefing_kept })
 }
 
 /// `--merge`: one briefing (and the per-article outputs) from the output folders of shard runs.
 /// Returns the number of articles and the briefing.
-pub fn merge_shards(dirs: &[PathBuf], out: &Path, writer_id: &str, summarizer: &mut LazySummarizer) -> Result<(usize, Briefing)> {
+pub fn merge_shards(dirs: &[PathBuf], out: &Path, writer_id: &str, embedder: Option<&Path>, summarizer: &mut LazySummarizer) -> Result<(usize, Briefing)> {
     let records = collect_records(dirs)?;
     if records.is_empty() {
         return Err(Error::Usage("no finished articles in the given shard folders".into()));
     }
-    let key = briefing_key(&records, writer_id);
+    let key = briefing_key(&records, &format!("{writer_id}{}", grouping_id(embedder)));
     let s = summarizer.get()?;
-    let b = write_briefing(out, &records, &key, Some(s))?;
+    let (sim, note) = similarity(embedder);
+    let mut b = write_briefing(out, &records, &key, sim.as_ref(), Some(s))?;
+    if let Some(n) = note {
+        b.notes.push(n);
+    }
     for r in &records {
         write_article_outputs(out, r)?;
     }
@@ -233,7 +269,16 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
             let t = Instant::now();
             match s.summarize(&art, opts.max_words) {
                 Ok(sum) => {
-                    p.record.summary_unsupported = unsupported_items(&sum.text, &[&p.record.text]);
+                    // a title in another language (--direct) is translated by the summarizer, if it can
+                    if p.record.text_language != "en" && p.record.original_title.is_none() {
+                        if let Some(t) = p.record.title.clone() {
+                            if let Ok(Some(en)) = s.english_title(&t, &p.record.text_language) {
+                                p.record.original_title = Some(t);
+                                p.record.title = Some(en);
+                            }
+                        }
+                    }
+                    p.record.summary_unsupported = summary_problems(&sum, &p.record.text);
                     p.record.summary = Some(sum);
                     p.record.summary_key = Some(key);
                     p.record.timings.summarize_s = t.elapsed().as_secs_f64();
@@ -263,6 +308,15 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
         .filter(|p| p.translation_cached && p.summary_cached && report.articles.get(p.idx).map(|e| e.status == ArticleStatus::Done).unwrap_or(false))
         .count();
     Ok(report)
+}
+
+/// What a summary states that its article does not: the failed checks of its points, or for a
+/// summary without points the numbers and names the article lacks.
+fn summary_problems(sum: &crate::pipeline::summarize::Summary, text: &str) -> Vec<String> {
+    if sum.points.is_empty() {
+        return unsupported_items(&sum.text, &[text]);
+    }
+    sum.points.iter().flat_map(|p| p.checks.iter().filter(|c| !c.ok).map(move |c| format!("\"{}\": {}", p.text, c.detail))).collect()
 }
 
 fn entry_for(p: &Pending) -> ReportEntry {

@@ -24,6 +24,9 @@ pub struct ArticleRecord {
     pub language: String,
     pub language_confidence: f64,
     pub title: Option<String>,
+    /// The title as the article had it, when `title` is its English translation (`--direct`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_title: Option<String>,
     pub date: Option<String>,
     /// Key of the translation: article hash + translator + translation settings.
     pub translation_key: String,

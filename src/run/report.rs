@@ -82,14 +82,18 @@ pub struct Report {
     /// Articles whose translation and summary were reused from an earlier run.
     pub skipped: usize,
     pub briefing: Option<String>,
+    /// Seconds of the whole run, the briefing included.
     pub seconds: f64,
+    /// Seconds spent writing the briefing (0 when it was current).
+    #[serde(default)]
+    pub briefing_seconds: f64,
 }
 
 impl Report {
     pub fn new(articles: Vec<ReportEntry>, t0: Instant) -> Self {
         let done = articles.iter().filter(|a| a.status == ArticleStatus::Done).count();
         let failed = articles.len() - done;
-        Report { total: articles.len(), done, failed, skipped: 0, briefing: None, seconds: t0.elapsed().as_secs_f64(), articles }
+        Report { total: articles.len(), done, failed, skipped: 0, briefing: None, seconds: t0.elapsed().as_secs_f64(), briefing_seconds: 0.0, articles }
     }
 
     /// The batch's exit code: a missing model is reported as such, not as bad input.

@@ -6,9 +6,42 @@ use anyhow::Context;
 use crate::cli::args::{BriefArgs, GlobalArgs};
 use crate::cli::ErrorLog;
 use crate::error::exit_code;
-use crate::hub::{Catalog, ModelStore};
+use crate::hub::{Catalog, FileSet, ModelSpec, ModelStore, Task};
 use crate::pipeline::input::DEFAULT_MAX_BYTES;
 use crate::run::{brief_folder, merge_shards, ArticleStatus, BriefOptions, LazySummarizer};
+
+/// The embedding model folder for `--embedder`: none for `none`; the catalogue's default when not
+/// given (shared words, with a notice, when it cannot be had); the named model otherwise (an error when
+/// it cannot be had: it was asked for).
+fn embedder(spec: Option<&str>, store: &ModelStore, catalog: &Catalog, quiet: bool) -> anyhow::Result<Option<PathBuf>> {
+    let resolve = |spec: &ModelSpec| -> crate::Result<PathBuf> {
+        let files = match spec {
+            ModelSpec::Catalog(e) => FileSet::of_entry(e),
+            _ => FileSet::sentence_embedder(),
+        };
+        Ok(store.resolve(spec, &files)?.path)
+    };
+    match spec {
+        Some("none") => Ok(None),
+        Some(s) => Ok(Some(resolve(&ModelSpec::parse(s, catalog)?)?)),
+        None => match catalog.models.iter().find(|m| m.task == Task::Embedding) {
+            None => Ok(None),
+            Some(e) => match resolve(&ModelSpec::Catalog(e.clone())) {
+                Ok(p) => Ok(Some(p)),
+                Err(err) => {
+                    tracing::info!(%err, "embedding model unavailable");
+                    if !quiet {
+                        eprintln!(
+                            "note: embedding model {} is not available (`vertolk models pull {}`, or --embedder DIR); the briefing groups points by shared words",
+                            e.name, e.name
+                        );
+                    }
+                    Ok(None)
+                }
+            },
+        },
+    }
+}
 
 pub fn run(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<i32> {
     let options = super::summarizer_options(&a.summarizer, g);
@@ -23,7 +56,8 @@ pub fn run(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog)
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating output folder {}", a.out.display()))?;
     if a.merge {
         let dirs: Vec<PathBuf> = a.inputs.iter().map(PathBuf::from).collect();
-        let (n, b) = merge_shards(&dirs, &a.out, &summarizer_id, &mut summarizer)?;
+        let embedder = embedder(a.embedder.as_deref(), store, catalog, g.quiet)?;
+        let (n, b) = merge_shards(&dirs, &a.out, &summarizer_id, embedder.as_deref(), &mut summarizer)?;
         println!("{}", a.out.join("briefing.md").display());
         if !g.quiet {
             eprintln!("merged {n} articles from {} folders; briefing by {} ({})", dirs.len(), b.writer, b.method);
@@ -39,6 +73,7 @@ pub fn run(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog)
         shard: a.shard,
         max_input_bytes: DEFAULT_MAX_BYTES,
         summarizer_id,
+        embedder: embedder(a.embedder.as_deref(), store, catalog, g.quiet)?,
         quiet: g.quiet,
     };
     let outcome = brief_folder(&sources, &opts, &translation, &mut summarizer)?;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod brief;
 pub mod detect;
+pub mod eval;
 pub mod models;
 pub mod summarize;
 pub mod tokenize;
@@ -34,6 +35,7 @@ fn summarizer_options(a: &SummarizerArgs, g: &GlobalArgs) -> SummarizerOptions {
         temperature: a.temperature,
         top_p: a.top_p,
         seed: a.seed,
+        judge_threshold: (!a.no_judge).then_some(a.judge_threshold),
         device: g.device.into(),
     }
 }

@@ -16,6 +16,7 @@ pub fn run(cmd: ModelsCommand, store: &ModelStore, catalog: &Catalog) -> anyhow:
                 let task = match m.task {
                     Task::Translation => "translation",
                     Task::Summarization => "summarization",
+                    Task::Embedding => "embedding",
                 };
                 println!(
                     "{:<16} {:<14} {:<8} {:<58} {}",

@@ -1,9 +1,10 @@
 //! TextRank over sentences (no weights): the fallback when no model is available; labelled "extractive".
 use std::time::Instant;
 
-use super::{Article, Summarizer, Summary, SummaryMethod};
+use super::{Article, PointStatus, Summarizer, Summary, SummaryMethod, SummaryPoint};
 use crate::error::Result;
-use crate::pipeline::segment::SentenceSplitter;
+use crate::pipeline::factcheck::{Check, CheckKind};
+use crate::pipeline::segment::article_sentences;
 
 /// TextRank over sentences (no weights): the fallback when no model is available; labelled "extractive".
 pub struct ExtractiveSummarizer;
@@ -26,10 +27,14 @@ fn content_words(s: &str) -> Vec<String> {
 impl ExtractiveSummarizer {
     /// The highest-ranked sentences within `max_words`, in article order.
     pub fn extract(text: &str, language: &str, max_words: usize) -> String {
-        let splitter = SentenceSplitter::new(language);
-        let sentences: Vec<&str> = text.split('\n').filter(|p| !p.trim().is_empty()).flat_map(|p| splitter.split(p.trim())).collect();
+        let sentences = article_sentences(text, language);
+        Self::choose(&sentences, max_words).iter().map(|&i| sentences[i].as_str()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Indices of the highest-ranked of `sentences` within `max_words`, in article order.
+    pub fn choose(sentences: &[String], max_words: usize) -> Vec<usize> {
         if sentences.is_empty() {
-            return String::new();
+            return Vec::new();
         }
         let words: Vec<Vec<String>> = sentences.iter().map(|s| content_words(s)).collect();
         let n = sentences.len();
@@ -78,7 +83,7 @@ impl ExtractiveSummarizer {
             }
         }
         chosen.sort();
-        chosen.iter().map(|&i| sentences[i]).collect::<Vec<_>>().join(" ")
+        chosen
     }
 }
 
@@ -89,14 +94,30 @@ impl Summarizer for ExtractiveSummarizer {
 
     fn summarize(&mut self, article: &Article, max_words: usize) -> Result<Summary> {
         let t0 = Instant::now();
+        let sentences = article_sentences(&article.text, &article.language);
+        let chosen = Self::choose(&sentences, max_words);
+        // each point is an article sentence: quoted, and so true to the article by construction
+        let points = chosen
+            .iter()
+            .map(|&i| SummaryPoint {
+                text: sentences[i].clone(),
+                citations: vec![i + 1],
+                status: PointStatus::Quoted,
+                checks: vec![Check { check: CheckKind::Support, ok: true, detail: "quoted from the article".into() }],
+                draft: None,
+            })
+            .collect();
         Ok(Summary {
-            text: Self::extract(&article.text, &article.language, max_words),
+            text: chosen.iter().map(|&i| sentences[i].as_str()).collect::<Vec<_>>().join(" "),
             method: SummaryMethod::Extractive,
             summarizer: self.describe(),
             chunks: 1,
             prompt_tokens: 0,
             generated_tokens: 0,
             seconds: t0.elapsed().as_secs_f64(),
+            sentences,
+            points,
+            dropped: Vec::new(),
         })
     }
 }

@@ -1,21 +1,48 @@
-//! Summaries by an instruct LLM (one GGUF file). Articles longer than the working context are summarized
-//! map-reduce (chunk facts, then a summary of those); the result says which path was taken.
+//! Grounded summaries by an instruct LLM (one GGUF file). The model sees the article as numbered
+//! sentences and writes points under [`PointGrammar`], each citing the sentences it rests on; every
+//! point is then checked against those sentences ([`check_point`], and the model's own support verdict
+//! when a judge threshold is set). A point that fails is rewritten once with the failure named; if the
+//! rewrite fails too it is replaced by the sentences it cites (English text) or dropped (another
+//! language: a German quote is no English summary), and the summary records which.
+//!
+//! Articles longer than the working context are cut into runs of sentences that fit; each run gets its
+//! share of the points (ids stay the article's), so nothing is truncated.
 use std::time::Instant;
 
-use super::prompts::{PromptTemplate, PROMPT_CHUNK, PROMPT_SUMMARY, PROMPT_SUMMARY_DIRECT};
-use super::{language_name, Article, Summarizer, Summary, SummaryMethod, TextWriter};
-use crate::error::Result;
+use super::points::{parse_points, DraftPoint, LineGrammar, PointGrammar};
+use super::prompts::{PromptTemplate, PROMPT_POINTS, PROMPT_POINTS_DIRECT, PROMPT_POINT_RETRY, PROMPT_TITLE};
+use super::verify::support_log_odds;
+use super::{language_name, Article, DroppedPoint, PointStatus, Summarizer, Summary, SummaryMethod, SummaryPoint, TextWriter};
+use crate::error::{Error, Result};
+use crate::generation::constraint::Constraint;
 use crate::models::llm::{Generated, GgufLlm, SamplingParams};
-use crate::pipeline::segment::SentenceSplitter;
+use crate::pipeline::factcheck::{check_point, not_english, Check, CheckKind, Evidence};
+use crate::pipeline::segment::article_sentences;
+
+/// Words a point may have: short enough for a briefing bullet (≤ 40 words with its citations).
+pub const POINT_WORDS: usize = 30;
 
 pub struct LlmSummarizer {
     pub model: GgufLlm,
     pub params: SamplingParams,
-    /// Working context in tokens (≤ the model's): prompts beyond it go map-reduce.
+    /// Working context in tokens (≤ the model's): longer articles are split into runs of sentences.
     pub context: usize,
+    /// The points prompt for English text, and for text in another language (`--direct`).
     pub prompt: PromptTemplate,
     pub direct_prompt: PromptTemplate,
-    pub chunk_prompt: PromptTemplate,
+    pub retry_prompt: PromptTemplate,
+    pub title_prompt: PromptTemplate,
+    /// Log-odds of "yes" below which the model's support verdict fails a point; `None`: no verdict.
+    pub judge_threshold: Option<f32>,
+    pub point_words: usize,
+}
+
+/// One line of the numbered article the model reads: a sentence id and its text (a sentence too long
+/// for one prompt is shown in parts under its id).
+#[derive(Debug, Clone, PartialEq)]
+struct Line {
+    id: usize,
+    text: String,
 }
 
 impl LlmSummarizer {
@@ -25,116 +52,228 @@ impl LlmSummarizer {
             model,
             params: SamplingParams::default(),
             context,
-            prompt: PromptTemplate::parse(PROMPT_SUMMARY),
-            direct_prompt: PromptTemplate::parse(PROMPT_SUMMARY_DIRECT),
-            chunk_prompt: PromptTemplate::parse(PROMPT_CHUNK),
+            prompt: PromptTemplate::parse(PROMPT_POINTS),
+            direct_prompt: PromptTemplate::parse(PROMPT_POINTS_DIRECT),
+            retry_prompt: PromptTemplate::parse(PROMPT_POINT_RETRY),
+            title_prompt: PromptTemplate::parse(PROMPT_TITLE),
+            judge_threshold: None,
+            point_words: POINT_WORDS,
         }
     }
 
-    fn budget_tokens(max_words: usize) -> usize {
-        // English runs about 1.3 tokens a word; leave room for a closing sentence
-        max_words * 3 / 2 + 24
+    /// Tokens a list of `points` points may take: each line's words (≈ 1.5 tokens a word in English,
+    /// more in names and numbers), its dash, citations and newline.
+    fn budget_tokens(&self, points: usize) -> usize {
+        points * (self.point_words * 2 + 14) + 8
     }
 
-    fn run(&mut self, system: &str, user: &str, max_new: usize) -> Result<Generated> {
-        let params = SamplingParams { max_new_tokens: max_new, ..self.params.clone() };
-        self.model.chat(system, user, &params)
+    fn params(&self, max_new: usize) -> SamplingParams {
+        SamplingParams { max_new_tokens: max_new, ..self.params.clone() }
     }
 
-    fn fits(&self, system: &str, user: &str, max_new: usize) -> Result<bool> {
-        let n = self.model.count_tokens(&self.model.chat.render(system, user))?;
-        Ok(n + max_new <= self.context)
+    /// Cut the article's lines into runs whose prompt fits the context with `points_budget` tokens to
+    /// write in; a sentence longer than one run is shown in parts (at spaces, or anywhere in a word
+    /// that has none), so every word reaches the model once.
+    fn runs(&self, sentences: &[String], overhead: usize, points_budget: usize) -> Result<Vec<Vec<Line>>> {
+        let room = self.context.saturating_sub(overhead + points_budget).max(64);
+        let mut runs: Vec<Vec<Line>> = Vec::new();
+        let mut current: Vec<Line> = Vec::new();
+        let mut used = 0;
+        for (i, s) in sentences.iter().enumerate() {
+            for piece in split_to_fit(s, room, &|t: &str| self.model.count_tokens(t).unwrap_or(t.len()) + 4) {
+                let n = self.model.count_tokens(&piece)? + 4;
+                if used + n > room && !current.is_empty() {
+                    runs.push(std::mem::take(&mut current));
+                    used = 0;
+                }
+                used += n;
+                current.push(Line { id: i + 1, text: piece });
+            }
+        }
+        if !current.is_empty() {
+            runs.push(current);
+        }
+        Ok(runs)
     }
+
+    /// The checks of a point against the sentences it cites, and the model's verdict when asked for.
+    fn check(&mut self, text: &str, citations: &[usize], sentences: &[String], article: &Article, earlier: &[&str], judge: bool) -> Result<Vec<Check>> {
+        let cited: Vec<&str> = citations.iter().filter_map(|&c| sentences.get(c - 1)).map(String::as_str).collect();
+        let evidence = Evidence { sentences: cited.clone(), language: &article.language, title: article.title.as_deref() };
+        let mut checks = check_point(text, &evidence, earlier, self.point_words);
+        if cited.is_empty() {
+            checks.push(Check { check: CheckKind::Citation, ok: false, detail: "cites no sentence of the article".into() });
+        }
+        if let (true, Some(threshold)) = (judge && checks.iter().all(|c| c.ok), self.judge_threshold) {
+            let odds = support_log_odds(&mut self.model, text, &cited, &article.language)?;
+            let ok = odds >= threshold;
+            let detail = if ok { format!("log-odds {odds:.2}") } else { format!("the model finds the cited sentences do not say this (log-odds {odds:.2} < {threshold:.2})") };
+            checks.push(Check { check: CheckKind::Support, ok, detail });
+        }
+        Ok(checks)
+    }
+
+    /// A rewrite of a failed point, told what failed; `None` when the model wrote no valid point.
+    fn rewrite(&mut self, draft: &DraftPoint, failed: &[&Check], sentences: &[String], article: &Article) -> Result<(Option<DraftPoint>, Generated)> {
+        let shown: String = draft.citations.iter().filter_map(|&c| sentences.get(c - 1).map(|s| format!("[{c}] {s}\n"))).collect();
+        let problem: Vec<String> = failed.iter().map(|c| c.detail.clone()).collect();
+        let in_language = if article.language == "en" { String::new() } else { format!(" (in {})", language_name(&article.language)) };
+        let mw = self.point_words.to_string();
+        let (system, user) =
+            self.retry_prompt.fill(&[("in_language", &in_language), ("sentences", shown.trim_end()), ("point", &draft.text), ("problem", &problem.join("; ")), ("max_words", &mw)]);
+        let (lo, hi) = (draft.citations.iter().copied().min().unwrap_or(1), draft.citations.iter().copied().max().unwrap_or(1));
+        let mut grammar = PointGrammar::with_range(lo, hi, 1, self.point_words);
+        let g = self.model.chat_constrained(&system, &user, &self.params(self.budget_tokens(1)), &mut grammar)?;
+        Ok((parse_points(&g.text, sentences.len()).into_iter().next(), g))
+    }
+}
+
+/// Pieces of `text` of at most `budget` (by `count`), cut at spaces where possible, in order, and
+/// together all of `text`.
+fn split_to_fit(text: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> Vec<String> {
+    if count(text) <= budget {
+        return vec![text.to_string()];
+    }
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let candidate = if current.is_empty() { word.to_string() } else { format!("{current} {word}") };
+        if count(&candidate) <= budget {
+            current = candidate;
+            continue;
+        }
+        if !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if count(word) <= budget {
+            current = word.to_string();
+        } else {
+            // one word over the budget (a URL, a run of symbols): cut by characters
+            let mut piece = String::new();
+            for c in word.chars() {
+                piece.push(c);
+                if count(&piece) > budget && piece.chars().count() > 1 {
+                    let last = piece.pop().unwrap_or(c);
+                    out.push(std::mem::take(&mut piece));
+                    piece.push(last);
+                }
+            }
+            current = piece;
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 impl Summarizer for LlmSummarizer {
     fn describe(&self) -> String {
-        format!("{} ({}, {})", self.model.name, self.model.architecture, self.model.path.display())
+        self.model.label.clone()
     }
 
     fn writer(&mut self) -> Option<&mut dyn TextWriter> {
         Some(self)
     }
 
+    fn english_title(&mut self, title: &str, language: &str) -> Result<Option<String>> {
+        if language == "en" || title.trim().is_empty() {
+            return Ok(None);
+        }
+        let (system, user) = self.title_prompt.fill(&[("language_name", language_name(language)), ("title", title)]);
+        let mut grammar = LineGrammar::new(160);
+        let g = self.model.chat_constrained(&system, &user, &self.params(48), &mut grammar)?;
+        let t = g.text.trim().trim_matches(['"', '„', '“', '”', '\'']).trim().to_string();
+        let same = t.to_lowercase() == title.to_lowercase();
+        Ok((!t.is_empty() && !same && not_english(&t).is_none()).then_some(t))
+    }
+
     fn summarize(&mut self, article: &Article, max_words: usize) -> Result<Summary> {
         let t0 = Instant::now();
+        let sentences = article_sentences(&article.text, &article.language);
+        if sentences.is_empty() {
+            return Err(Error::Input { path: article.title.clone().unwrap_or_default(), reason: "no sentences to summarize".into() });
+        }
+        // about one point per 20 words asked for
+        let n_points = (max_words / 20).clamp(2, 8);
         let template = if article.language == "en" { self.prompt.clone() } else { self.direct_prompt.clone() };
         let title = article.title.clone().unwrap_or_else(|| "(none)".into());
         let date = article.date.clone().unwrap_or_else(|| "(unknown)".into());
-        let max_new = Self::budget_tokens(max_words);
-        let mw = max_words.to_string();
-        let vars = |text: &str| -> (String, String) {
-            template.fill(&[("title", &title), ("date", &date), ("max_words", &mw), ("text", text), ("language_name", language_name(&article.language))])
+        let mw = self.point_words.to_string();
+        let fill = |lines: &str, points: usize| {
+            let p = points.to_string();
+            template.fill(&[("title", &title), ("date", &date), ("language_name", language_name(&article.language)), ("sentences", lines), ("points", &p), ("max_words", &mw)])
         };
-        let (system, user) = vars(&article.text);
-        let mut prompt_tokens = 0;
-        let mut generated_tokens = 0;
-        if self.fits(&system, &user, max_new)? {
-            let g = self.run(&system, &user, max_new)?;
-            return Ok(Summary {
-                text: clean_summary(&g.text),
-                method: SummaryMethod::Llm,
-                summarizer: Summarizer::describe(self),
-                chunks: 1,
-                prompt_tokens: g.prompt_tokens,
-                generated_tokens: g.generated_tokens,
-                seconds: t0.elapsed().as_secs_f64(),
-            });
-        }
-        // map: chunks of paragraphs that fit, each reduced to its key facts
-        let (chunk_sys, _) = self.chunk_prompt.fill(&[]);
-        let overhead = self.model.count_tokens(&self.model.chat.render(&chunk_sys, &self.chunk_prompt.user))? + max_new + 16;
-        let chunk_budget = self.context.saturating_sub(overhead).max(128);
-        let mut chunks: Vec<String> = Vec::new();
-        let mut cur = String::new();
-        for para in article.text.split("\n\n").flat_map(|p| p.split('\n')).filter(|p| !p.trim().is_empty()) {
-            let candidate = if cur.is_empty() { para.to_string() } else { format!("{cur}\n\n{para}") };
-            if !cur.is_empty() && self.model.count_tokens(&candidate)? > chunk_budget {
-                chunks.push(std::mem::take(&mut cur));
-                cur = para.to_string();
-            } else {
-                cur = candidate;
-            }
-            // a single paragraph over the budget is cut at sentence boundaries
-            while self.model.count_tokens(&cur)? > chunk_budget {
-                let sentences = SentenceSplitter::new("any").split(&cur).into_iter().map(String::from).collect::<Vec<_>>();
-                let half = (sentences.len() / 2).max(1);
-                if sentences.len() < 2 {
-                    let words: Vec<&str> = cur.split_whitespace().collect();
-                    let mid = words.len() / 2;
-                    chunks.push(words[..mid].join(" "));
-                    cur = words[mid..].join(" ");
-                } else {
-                    chunks.push(sentences[..half].join(" "));
-                    cur = sentences[half..].join(" ");
-                }
-            }
-        }
-        if !cur.is_empty() {
-            chunks.push(cur);
-        }
-        let parts = chunks.len().to_string();
-        let mut facts = Vec::new();
-        for (i, c) in chunks.iter().enumerate() {
-            let part = (i + 1).to_string();
-            let (s, u) = self.chunk_prompt.fill(&[("part", &part), ("parts", &parts), ("max_words", &mw), ("text", c)]);
-            let g = self.run(&s, &u, max_new)?;
+        let (s0, u0) = fill("", n_points);
+        let overhead = self.model.count_tokens(&self.model.chat.render(&s0, &u0))?;
+        let runs = self.runs(&sentences, overhead, self.budget_tokens(n_points))?;
+        let total_lines: usize = runs.iter().map(Vec::len).sum();
+        let (mut prompt_tokens, mut generated_tokens) = (0, 0);
+        let mut drafts: Vec<DraftPoint> = Vec::new();
+        for run in &runs {
+            // each run its share of the points, at least one
+            let k = if runs.len() == 1 { n_points } else { ((n_points * run.len()) as f64 / total_lines as f64).round().max(1.0) as usize };
+            let lines: String = run.iter().map(|l| format!("[{}] {}\n", l.id, l.text)).collect();
+            let (system, user) = fill(lines.trim_end(), k);
+            let (first, last) = (run.first().map_or(1, |l| l.id), run.last().map_or(1, |l| l.id));
+            let mut grammar = PointGrammar::with_range(first, last, k, self.point_words);
+            let g = self.model.chat_constrained(&system, &user, &self.params(self.budget_tokens(k)), &mut grammar)?;
+            tracing::debug!(points = %g.text, "drafted points");
             prompt_tokens += g.prompt_tokens;
             generated_tokens += g.generated_tokens;
-            facts.push(g.text);
+            drafts.extend(parse_points(&g.text, sentences.len()));
         }
-        // reduce
-        let joined = facts.join("\n\n");
-        let (system, user) = template.fill(&[("title", &title), ("date", &date), ("max_words", &mw), ("text", &joined), ("language_name", "English")]);
-        let g = self.run(&system, &user, max_new)?;
+        let mut points: Vec<SummaryPoint> = Vec::new();
+        let mut dropped: Vec<DroppedPoint> = Vec::new();
+        for d in drafts {
+            let earlier: Vec<String> = points.iter().map(|p| p.text.clone()).collect();
+            let earlier: Vec<&str> = earlier.iter().map(String::as_str).collect();
+            let checks = self.check(&d.text, &d.citations, &sentences, article, &earlier, true)?;
+            let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
+            if failed.is_empty() {
+                points.push(SummaryPoint { text: d.text, citations: d.citations, status: PointStatus::Verified, checks, draft: None });
+                continue;
+            }
+            if failed.iter().any(|c| c.check == CheckKind::Duplicate) {
+                dropped.push(DroppedPoint { text: d.text, citations: d.citations, reason: "repeats an earlier point".into() });
+                continue;
+            }
+            let (rewrite, g) = self.rewrite(&d, &failed, &sentences, article)?;
+            prompt_tokens += g.prompt_tokens;
+            generated_tokens += g.generated_tokens;
+            if let Some(r) = rewrite {
+                let checks2 = self.check(&r.text, &r.citations, &sentences, article, &earlier, true)?;
+                if checks2.iter().all(|c| c.ok) {
+                    points.push(SummaryPoint { text: r.text, citations: r.citations, status: PointStatus::Regenerated, checks: checks2, draft: Some(d.text) });
+                    continue;
+                }
+            }
+            let why: Vec<String> = failed.iter().map(|c| c.detail.clone()).collect();
+            if article.language == "en" {
+                // the cited sentences themselves, quoted: true to the article by construction
+                let quote: Vec<&str> = d.citations.iter().filter_map(|&c| sentences.get(c - 1)).map(String::as_str).collect();
+                let text = quote.join(" ");
+                if points.iter().any(|p| p.text == text) {
+                    dropped.push(DroppedPoint { text: d.text, citations: d.citations, reason: format!("{}; its quote is already a point", why.join("; ")) });
+                    continue;
+                }
+                let checks = vec![Check { check: CheckKind::Support, ok: true, detail: format!("quoted: the draft failed ({})", why.join("; ")) }];
+                points.push(SummaryPoint { text, citations: d.citations, status: PointStatus::Quoted, checks, draft: Some(d.text) });
+            } else {
+                dropped.push(DroppedPoint { text: d.text, citations: d.citations, reason: why.join("; ") });
+            }
+        }
         Ok(Summary {
-            text: clean_summary(&g.text),
-            method: SummaryMethod::LlmMapReduce,
+            text: points.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" "),
+            method: if runs.len() == 1 { SummaryMethod::Llm } else { SummaryMethod::LlmMapReduce },
             summarizer: Summarizer::describe(self),
-            chunks: chunks.len(),
-            prompt_tokens: prompt_tokens + g.prompt_tokens,
-            generated_tokens: generated_tokens + g.generated_tokens,
+            chunks: runs.len(),
+            prompt_tokens,
+            generated_tokens,
             seconds: t0.elapsed().as_secs_f64(),
+            sentences,
+            points,
+            dropped,
         })
     }
 }
@@ -145,19 +284,14 @@ impl TextWriter for LlmSummarizer {
     }
 
     fn write(&mut self, system: &str, user: &str, max_new_tokens: usize) -> Result<Generated> {
-        self.run(system, user, max_new_tokens)
+        let params = self.params(max_new_tokens);
+        self.model.chat(system, user, &params)
     }
-}
 
-/// Drop the chatter small models put around a summary ("Summary:", headings, quotes).
-fn clean_summary(text: &str) -> String {
-    let mut t = text.trim();
-    for p in ["Summary:", "**Summary:**", "Summary", "## Summary", "# Summary"] {
-        if let Some(rest) = t.strip_prefix(p) {
-            t = rest.trim_start_matches([':', ' ', '\n']);
-        }
+    fn write_constrained(&mut self, system: &str, user: &str, constraint: &mut dyn Constraint, max_new_tokens: usize) -> Result<Generated> {
+        let params = self.params(max_new_tokens);
+        self.model.chat_constrained(system, user, &params, constraint)
     }
-    t.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect::<Vec<_>>().join(" ").trim().to_string()
 }
 
 #[cfg(test)]
@@ -165,7 +299,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clean_summary_strips_labels() {
-        assert_eq!(clean_summary("Summary:\n\nCloudflare stays.\n"), "Cloudflare stays.");
+    fn long_sentences_are_shown_whole_in_parts() {
+        let count = |t: &str| t.split(' ').count();
+        let s = "one two three four five six seven";
+        let parts = split_to_fit(s, 3, &count);
+        assert_eq!(parts, vec!["one two three", "four five six", "seven"]);
+        assert_eq!(parts.join(" "), s);
+        // a single giant word (no spaces) is cut by characters, and the cutting ends
+        let count = |t: &str| t.chars().count();
+        let giant = "x".repeat(1000);
+        let parts = split_to_fit(&giant, 64, &count);
+        assert_eq!(parts.concat(), giant);
+        assert!(parts.iter().all(|p| p.chars().count() <= 64));
     }
 }

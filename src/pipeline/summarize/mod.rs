@@ -4,8 +4,10 @@
 pub mod choice;
 pub mod extractive;
 pub mod llm;
+pub mod points;
 pub mod prompts;
 pub mod seq2seq;
+pub mod verify;
 
 use crate::error::Result;
 use crate::models::llm::Generated;
@@ -28,6 +30,7 @@ pub struct Article {
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
+    /// The points as one paragraph (or the summary as written, for summarizers without points).
     pub text: String,
     pub method: SummaryMethod,
     pub summarizer: String,
@@ -36,6 +39,59 @@ pub struct Summary {
     pub prompt_tokens: usize,
     pub generated_tokens: usize,
     pub seconds: f64,
+    /// The article's numbered sentences (from 1) that the points cite.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sentences: Vec<String>,
+    /// The summary's points, each with the sentences it rests on and its checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub points: Vec<SummaryPoint>,
+    /// Points written but left out, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<DroppedPoint>,
+}
+
+/// One point of a summary: a sentence, the article sentences it rests on, and how it was checked.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SummaryPoint {
+    pub text: String,
+    /// Ids of the article sentences it cites (into [`Summary::sentences`], from 1).
+    pub citations: Vec<usize>,
+    pub status: PointStatus,
+    /// Every check run on the final text.
+    pub checks: Vec<crate::pipeline::factcheck::Check>,
+    /// The first draft, when it failed its checks and was rewritten or replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<String>,
+}
+
+impl SummaryPoint {
+    /// True when every check passed.
+    pub fn verified(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+}
+
+/// How a point came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointStatus {
+    /// Written by the model and passed every check.
+    Verified,
+    /// The model's first draft failed a check; its rewrite passed.
+    Regenerated,
+    /// The cited sentences themselves, quoted (the draft and its rewrite failed, or no model wrote it).
+    Quoted,
+    /// Not verified: written by a summarizer that cites nothing (seq2seq), checked against the
+    /// sentences it aligns with; its failed checks say what could not be verified.
+    Unverified,
+}
+
+/// A point that was written but is not in the summary.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DroppedPoint {
+    pub text: String,
+    pub citations: Vec<usize>,
+    pub reason: String,
 }
 
 /// How a summary was made.
@@ -71,6 +127,11 @@ pub trait Summarizer {
     /// Human-readable name, e.g. the model's name and file.
     fn describe(&self) -> String;
     fn summarize(&mut self, article: &Article, max_words: usize) -> Result<Summary>;
+    /// The title in English, for an article summarized from another language; `None` when this
+    /// summarizer cannot translate.
+    fn english_title(&mut self, _title: &str, _language: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
     /// Free-form writing (for the briefing); `None` for summarizers that cannot write.
     fn writer(&mut self) -> Option<&mut dyn TextWriter> {
         None
@@ -82,6 +143,8 @@ pub trait TextWriter {
     fn describe(&self) -> String;
     /// One chat turn, at most `max_new_tokens` generated, with the writer's own sampling settings.
     fn write(&mut self, system: &str, user: &str, max_new_tokens: usize) -> Result<Generated>;
+    /// One chat turn whose reply must satisfy `constraint`.
+    fn write_constrained(&mut self, system: &str, user: &str, constraint: &mut dyn crate::generation::constraint::Constraint, max_new_tokens: usize) -> Result<Generated>;
 }
 
 pub(crate) fn language_name(code: &str) -> &str {

@@ -3,9 +3,14 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-pub const PROMPT_SUMMARY: &str = include_str!("../../../prompts/summary.txt");
-pub const PROMPT_SUMMARY_DIRECT: &str = include_str!("../../../prompts/summary_direct.txt");
-pub const PROMPT_CHUNK: &str = include_str!("../../../prompts/chunk.txt");
+/// The article as numbered sentences → grounded points (English text).
+pub const PROMPT_POINTS: &str = include_str!("../../../prompts/points.txt");
+/// The same for an article in German or Dutch (`--direct`).
+pub const PROMPT_POINTS_DIRECT: &str = include_str!("../../../prompts/points_direct.txt");
+/// A failed point, with what failed → its rewrite.
+pub const PROMPT_POINT_RETRY: &str = include_str!("../../../prompts/point_retry.txt");
+/// A headline → English (`--direct`).
+pub const PROMPT_TITLE: &str = include_str!("../../../prompts/title.txt");
 
 /// A prompt template: system part, `---`, user part.
 #[derive(Debug, Clone)]
@@ -47,7 +52,7 @@ mod tests {
     fn templates_fill_placeholders() {
         let t = PromptTemplate::parse("sys {x}\n---\nuser {x} {y}");
         assert_eq!(t.fill(&[("x", "1"), ("y", "2")]), ("sys 1".to_string(), "user 1 2".to_string()));
-        for p in [PROMPT_SUMMARY, PROMPT_SUMMARY_DIRECT, PROMPT_CHUNK] {
+        for p in [PROMPT_POINTS, PROMPT_POINTS_DIRECT, PROMPT_POINT_RETRY, PROMPT_TITLE] {
             let t = PromptTemplate::parse(p);
             assert!(!t.system.is_empty() && !t.user.is_empty());
         }

@@ -14,8 +14,9 @@ use crate::generation::{generate, GenerationConfig, Hypothesis};
 use crate::hub::model_dir;
 use crate::models::bart::{BartForConditionalGeneration, Config};
 use crate::models::transformer::Quantize;
-use super::{Article, Summarizer, Summary, SummaryMethod};
-use crate::pipeline::segment::Segmenter;
+use super::{Article, PointStatus, Summarizer, Summary, SummaryMethod, SummaryPoint};
+use crate::pipeline::factcheck::{align, check_point, Evidence};
+use crate::pipeline::segment::{article_sentences, Segmenter, SentenceSplitter};
 use crate::tokenizer::BartTokenizer;
 
 /// Settings over the model's own generation defaults.
@@ -174,6 +175,18 @@ impl Summarizer for BartSummarizer {
             }
             pieces = next;
         };
+        // BART cites nothing: each of its sentences is checked against the article sentences it aligns with
+        let sentences = article_sentences(&article.text, &article.language);
+        let refs: Vec<&str> = sentences.iter().map(String::as_str).collect();
+        let mut points: Vec<SummaryPoint> = Vec::new();
+        for text in SentenceSplitter::new("en").split(&final_text) {
+            let citations: Vec<usize> = align(text, &refs, 2).into_iter().map(|i| i + 1).collect();
+            let evidence = Evidence { sentences: citations.iter().map(|&c| refs[c - 1]).collect(), language: &article.language, title: article.title.as_deref() };
+            let earlier: Vec<&str> = points.iter().map(|p| p.text.as_str()).collect();
+            let checks = check_point(text, &evidence, &earlier, usize::MAX);
+            let status = if checks.iter().all(|c| c.ok) && !citations.is_empty() { PointStatus::Verified } else { PointStatus::Unverified };
+            points.push(SummaryPoint { text: text.to_string(), citations, status, checks, draft: None });
+        }
         Ok(Summary {
             text: final_text,
             method: if chunks == 1 { SummaryMethod::Seq2Seq } else { SummaryMethod::Seq2SeqMapReduce },
@@ -182,6 +195,9 @@ impl Summarizer for BartSummarizer {
             prompt_tokens,
             generated_tokens,
             seconds: t0.elapsed().as_secs_f64(),
+            sentences,
+            points,
+            dropped: Vec::new(),
         })
     }
 }

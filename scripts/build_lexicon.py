@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Build data/lexicon/de_nl_not_en.txt, German and Dutch words that are not English, for the check that
+an English text holds no untranslated words, and data/lexicon/en_common.txt, common English words, which
+at the start of a sentence are capitalised without being names (src/pipeline/factcheck/lexicon.rs).
+
+A word is listed when it is frequent in German or Dutch (Zipf frequency >= 3.0, i.e. at least once per
+million words) and rare in English (Zipf < 1.5 and at least 1.5 below its German/Dutch frequency), per
+wordfreq 3.1 (https://github.com/rspeer/wordfreq; its data is CC BY-SA 4.0, so is the derived list).
+Measured choice: "Regierung" (de 5.23, en 1.09), "beurs" (nl 4.38, en 1.24) and "Tochter" (de 5.08,
+en 1.19) are listed; names that are also used in English texts, such as "Handelsblatt" (en 1.60) and
+"Seifert" (en 2.24), are not.
+
+Usage: pip install wordfreq==3.1.1 && python3 scripts/build_lexicon.py
+"""
+import pathlib
+from wordfreq import iter_wordlist, zipf_frequency
+
+out = set()
+for lang in ("de", "nl"):
+    for w in iter_wordlist(lang, "large"):
+        z = zipf_frequency(w, lang)
+        if z < 3.0:
+            break
+        if not w.isalpha():
+            continue
+        e = zipf_frequency(w, "en")
+        if e < 1.5 and z - e >= 1.5:
+            out.add(w)
+path = pathlib.Path(__file__).resolve().parent.parent / "data" / "lexicon" / "de_nl_not_en.txt"
+path.parent.mkdir(parents=True, exist_ok=True)
+header = (
+    "# German and Dutch words that are not English (scripts/build_lexicon.py). Derived from wordfreq 3.1\n"
+    "# (https://github.com/rspeer/wordfreq), CC BY-SA 4.0; this list is CC BY-SA 4.0 too.\n"
+)
+path.write_text(header + "\n".join(sorted(out)) + "\n", encoding="utf-8")
+print(f"{len(out)} words -> {path}")
+
+common = []
+for w in iter_wordlist("en", "large"):
+    if zipf_frequency(w, "en") < 4.0:
+        break
+    if w.isalpha():
+        common.append(w)
+path = path.parent / "en_common.txt"
+header = (
+    "# English words with a Zipf frequency of 4.0 or more (once per 10,000 words), from wordfreq 3.1\n"
+    "# (https://github.com/rspeer/wordfreq), CC BY-SA 4.0 (scripts/build_lexicon.py).\n"
+)
+path.write_text(header + "\n".join(sorted(common)) + "\n", encoding="utf-8")
+print(f"{len(common)} words -> {path}")

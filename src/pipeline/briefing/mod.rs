@@ -1,0 +1,474 @@
+//! The cross-article briefing, built from the articles' checked summary points rather than written
+//! freely, so that every bullet is true to the articles it cites:
+//!
+//! 1. the points of all summaries are grouped into stories by how alike they are ([`embed`]: sentence
+//!    embeddings, or shared words without a model);
+//! 2. within a story, points of different articles that state the same fact become one bullet citing
+//!    every article whose own sentences pass the fact check of that bullet (`[1][5]`);
+//! 3. where articles of one story give different figures for the same kind of quantity, a bullet says
+//!    so and cites both;
+//! 4. each article whose lead point is in no bullet is listed under "Also reported" with it;
+//! 5. stories get a heading (the LLM's, checked, or the names the story's points share).
+//!
+//! No bullet is longer than [`MAX_BULLET_WORDS`] words; no bullet cites a source it was not checked
+//! against.
+pub mod embed;
+
+use embed::{cosine, Similarity};
+
+use super::factcheck::names::names;
+use super::factcheck::quantities::{quantities, supports, Kind, Unit};
+use super::factcheck::{check_point, not_english, unsupported_items, unsupported_names, Check, CheckKind, Evidence};
+use super::summarize::points::LineGrammar;
+use super::summarize::{PointStatus, PromptTemplate, Summarizer, SummaryPoint};
+use crate::error::Result;
+
+pub const PROMPT_THEME: &str = include_str!("../../../prompts/theme.txt");
+
+/// Bullets longer than this are left out (a quoted sentence can be long; its article keeps it).
+pub const MAX_BULLET_WORDS: usize = 40;
+/// Facts per story, and stories, at most.
+const MAX_FACTS_PER_STORY: usize = 4;
+const MAX_STORIES: usize = 8;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceInfo {
+    /// The citation number, from 1.
+    pub number: usize,
+    pub file: String,
+    pub title: Option<String>,
+    /// The title in the article's language, when `title` is its translation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_title: Option<String>,
+    pub language: String,
+    pub date: Option<String>,
+    pub summary: String,
+    /// Problems its summary's checks found (failed checks of unverified points).
+    pub unsupported: Vec<String>,
+    /// The summary's points (with the sentence ids they cite).
+    #[serde(skip)]
+    pub points: Vec<SummaryPoint>,
+    /// The article's numbered sentences the points cite.
+    #[serde(skip)]
+    pub sentences: Vec<String>,
+    /// The text checked against (the English translation, or the original when English or `--direct`).
+    #[serde(skip)]
+    pub text: String,
+    /// Language of `text`.
+    #[serde(skip)]
+    pub text_language: String,
+}
+
+/// What a bullet is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulletKind {
+    /// A fact one or more articles state.
+    Fact,
+    /// Articles of one story give different figures.
+    Disagreement,
+    /// An article's lead fact that no bullet of the stories holds.
+    AlsoReported,
+}
+
+/// Where a bullet's claim is in one source.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Provenance {
+    pub source: usize,
+    /// Ids of the source's sentences that back it.
+    pub sentences: Vec<usize>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BriefingPoint {
+    pub theme: String,
+    pub kind: BulletKind,
+    pub text: String,
+    /// Source numbers, from 1.
+    pub citations: Vec<usize>,
+    /// For each cited source, the sentences the bullet rests on.
+    pub provenance: Vec<Provenance>,
+    /// Numbers, dates and names found in none of the cited sources' sentences (empty when checked).
+    pub unsupported: Vec<String>,
+    /// The checks of the bullet against each further source it cites (its own source checked it
+    /// when its summary was written).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+}
+
+/// How the stories were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BriefingMethod {
+    /// Points grouped by sentence embeddings.
+    Embeddings,
+    /// Points grouped by shared words (no embedding model).
+    Lexical,
+}
+
+impl std::fmt::Display for BriefingMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BriefingMethod::Embeddings => "stories by sentence embeddings",
+            BriefingMethod::Lexical => "stories by shared words",
+        })
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Briefing {
+    /// Identity of the inputs and writer; an unchanged key means the briefing need not be rewritten.
+    pub key: String,
+    pub method: BriefingMethod,
+    /// What grouped the points and who labelled the stories.
+    pub writer: String,
+    pub points: Vec<BriefingPoint>,
+    pub sources: Vec<SourceInfo>,
+    /// Notes about how it was made.
+    pub notes: Vec<String>,
+}
+
+/// One summary point of one source, as the briefing handles it.
+#[derive(Debug, Clone)]
+struct Item {
+    source: usize,
+    /// Position in its summary (0: the lead point).
+    rank: usize,
+    text: String,
+    sentences: Vec<usize>,
+}
+
+/// Average-linkage clustering: merge the two most alike groups while their mean similarity reaches
+/// `threshold`. Returns groups of item indices, each sorted.
+fn cluster(sim: &[Vec<f32>], threshold: f32) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = (0..sim.len()).map(|i| vec![i]).collect();
+    loop {
+        let mut best: Option<(f32, usize, usize)> = None;
+        for a in 0..groups.len() {
+            for b in a + 1..groups.len() {
+                let total: f32 = groups[a].iter().flat_map(|&i| groups[b].iter().map(move |&j| sim[i][j])).sum();
+                let mean = total / (groups[a].len() * groups[b].len()) as f32;
+                if mean >= threshold && best.map(|(m, _, _)| mean > m).unwrap_or(true) {
+                    best = Some((mean, a, b));
+                }
+            }
+        }
+        let Some((_, a, b)) = best else { break };
+        let merged = groups.remove(b);
+        groups[a].extend(merged);
+        groups[a].sort();
+    }
+    groups
+}
+
+/// Does `source` back `text` with the sentences `ids`? The deterministic fact check of the text
+/// against them: numbers, names, polarity, language.
+fn backs(text: &str, source: &SourceInfo, ids: &[usize]) -> (bool, Vec<Check>) {
+    let sentences: Vec<&str> = ids.iter().filter_map(|&i| source.sentences.get(i.wrapping_sub(1))).map(String::as_str).collect();
+    let evidence = Evidence { sentences, language: &source.text_language, title: None };
+    let checks: Vec<Check> = check_point(text, &evidence, &[], usize::MAX)
+        .into_iter()
+        .filter(|c| matches!(c.check, CheckKind::Numbers | CheckKind::Names | CheckKind::Polarity | CheckKind::Untranslated | CheckKind::English))
+        .collect();
+    (checks.iter().all(|c| c.ok), checks)
+}
+
+/// Quantities of a text that a disagreement can be about: amounts with a currency or a percent sign,
+/// and clock times.
+fn comparable(text: &str) -> Vec<(String, Unit, bool, super::factcheck::quantities::Quantity)> {
+    quantities(text, "en")
+        .into_iter()
+        .filter(|q| matches!(q.kind, Kind::Time(_)) || matches!(q.unit, Unit::Currency(_) | Unit::Percent))
+        .map(|q| (q.text.clone(), q.unit.clone(), matches!(q.kind, Kind::Time(_)), q))
+        .collect()
+}
+
+pub struct BriefingWriter {
+    pub theme_prompt: PromptTemplate,
+}
+
+impl Default for BriefingWriter {
+    fn default() -> Self {
+        Self { theme_prompt: PromptTemplate::parse(PROMPT_THEME) }
+    }
+}
+
+impl BriefingWriter {
+    /// The briefing over the sources' summaries; `similarity` groups points, `summarizer` (when it can
+    /// write) labels the stories.
+    pub fn write(&self, mut sources: Vec<SourceInfo>, similarity: &dyn Similarity, summarizer: Option<&mut dyn Summarizer>) -> Result<Briefing> {
+        let mut notes = Vec::new();
+        for s in sources.iter_mut() {
+            s.unsupported = s.points.iter().filter(|p| p.status == PointStatus::Unverified).flat_map(|p| p.checks.iter().filter(|c| !c.ok).map(|c| c.detail.clone())).collect();
+            if s.points.is_empty() {
+                s.unsupported = unsupported_items(&s.summary, &[&s.text]);
+            }
+        }
+        let mut items: Vec<Item> = Vec::new();
+        let mut too_long = 0;
+        for (si, s) in sources.iter().enumerate() {
+            for (rank, p) in s.points.iter().enumerate() {
+                if p.text.split_whitespace().count() > MAX_BULLET_WORDS {
+                    too_long += 1;
+                    continue;
+                }
+                items.push(Item { source: si, rank, text: p.text.clone(), sentences: p.citations.clone() });
+            }
+        }
+        if too_long > 0 {
+            notes.push(format!("{too_long} point(s) over {MAX_BULLET_WORDS} words (quoted sentences) are in their article's summary only"));
+        }
+        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+        let vectors = similarity.vectors(&texts)?;
+        let sim: Vec<Vec<f32>> = vectors.iter().map(|a| vectors.iter().map(|b| cosine(a, b)).collect()).collect();
+        let mut stories = cluster(&sim, similarity.story_threshold());
+        // stories told by more articles first, then by how early their points come
+        stories.sort_by_key(|g| {
+            let mut srcs: Vec<usize> = g.iter().map(|&i| items[i].source).collect();
+            srcs.dedup();
+            (std::cmp::Reverse(srcs.len()), g.iter().map(|&i| items[i].rank).min().unwrap_or(0), g[0])
+        });
+        let mut bullets: Vec<BriefingPoint> = Vec::new();
+        let mut used = vec![false; items.len()];
+        let mut writer = summarizer.and_then(|s| s.writer());
+        let labeller = writer.as_ref().map(|w| w.describe()).unwrap_or_else(|| "names the points share".into());
+        for story in stories.iter().take(MAX_STORIES) {
+            let theme = self.theme(story.iter().map(|&i| items[i].text.as_str()).collect(), &mut writer)?;
+            let mut facts: Vec<BriefingPoint> = Vec::new();
+            let mut in_story: Vec<usize> = story.clone();
+            in_story.sort_by_key(|&i| (items[i].rank, items[i].source));
+            for &i in &in_story {
+                if used[i] {
+                    continue;
+                }
+                used[i] = true;
+                let it = &items[i];
+                let mut citations = vec![sources[it.source].number];
+                let mut provenance = vec![Provenance { source: sources[it.source].number, sentences: it.sentences.clone() }];
+                let mut checks = Vec::new();
+                // the same fact in other articles of the story: cite them when their sentences back it
+                for &j in &in_story {
+                    let other = &items[j];
+                    if used[j] || other.source == it.source || citations.contains(&sources[other.source].number) || sim[i][j] < similarity.same_fact_threshold() {
+                        continue;
+                    }
+                    let (ok, c) = backs(&it.text, &sources[other.source], &other.sentences);
+                    if ok {
+                        used[j] = true;
+                        citations.push(sources[other.source].number);
+                        provenance.push(Provenance { source: sources[other.source].number, sentences: other.sentences.clone() });
+                        checks.extend(c);
+                    }
+                }
+                facts.push(BriefingPoint { theme: theme.clone(), kind: BulletKind::Fact, text: it.text.clone(), citations, provenance, unsupported: vec![], checks });
+            }
+            // different figures for the same kind of quantity in one story
+            for a in 0..in_story.len() {
+                for b in a + 1..in_story.len() {
+                    let (x, y) = (&items[in_story[a]], &items[in_story[b]]);
+                    // figures differ only where two articles speak of the same thing
+                    if x.source == y.source || sim[in_story[a]][in_story[b]] < similarity.same_fact_threshold() {
+                        continue;
+                    }
+                    for (qa_text, qa_unit, qa_time, qa) in comparable(&x.text) {
+                        for (qb_text, qb_unit, qb_time, qb) in comparable(&y.text) {
+                            if qa_unit == qb_unit && qa_time == qb_time && !supports(&qa, &qb) && !supports(&qb, &qa) {
+                                let (sa, sb) = (&sources[x.source], &sources[y.source]);
+                                let when = |s: &SourceInfo| s.date.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+                                let text = format!("Sources give different figures: {qa_text} in [{}]{}, {qb_text} in [{}]{}.", sa.number, when(sa), sb.number, when(sb));
+                                if !facts.iter().any(|f| f.kind == BulletKind::Disagreement && f.citations == vec![sa.number, sb.number]) {
+                                    facts.push(BriefingPoint {
+                                        theme: theme.clone(),
+                                        kind: BulletKind::Disagreement,
+                                        text,
+                                        citations: vec![sa.number, sb.number],
+                                        provenance: vec![Provenance { source: sa.number, sentences: x.sentences.clone() }, Provenance { source: sb.number, sentences: y.sentences.clone() }],
+                                        unsupported: vec![],
+                                        checks: vec![],
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            facts.sort_by_key(|f| (f.kind == BulletKind::Disagreement, std::cmp::Reverse(f.citations.len())));
+            let keep: Vec<BriefingPoint> = facts.into_iter().take(MAX_FACTS_PER_STORY).collect();
+            bullets.extend(keep);
+        }
+        // every article's lead fact is in the briefing: under its story, or under "Also reported"
+        let mut also = 0;
+        for (si, s) in sources.iter().enumerate() {
+            let Some(lead) = items.iter().find(|it| it.source == si && it.rank == 0) else { continue };
+            let covered = bullets.iter().any(|b| b.kind == BulletKind::Fact && b.provenance.iter().any(|p| p.source == s.number && p.sentences == lead.sentences) && b.citations.contains(&s.number));
+            if !covered {
+                also += 1;
+                bullets.push(BriefingPoint {
+                    theme: "Also reported".into(),
+                    kind: BulletKind::AlsoReported,
+                    text: lead.text.clone(),
+                    citations: vec![s.number],
+                    provenance: vec![Provenance { source: s.number, sentences: lead.sentences.clone() }],
+                    unsupported: vec![],
+                    checks: vec![],
+                });
+            }
+        }
+        if also > 0 {
+            notes.push(format!("{also} source(s) whose lead fact no story bullet holds are listed under \"Also reported\""));
+        }
+        // the last word on faithfulness: every number and name of a bullet is in the cited sentences
+        for b in bullets.iter_mut().filter(|b| b.kind != BulletKind::Disagreement) {
+            let cited: Vec<&str> = b
+                .provenance
+                .iter()
+                .flat_map(|p| p.sentences.iter().filter_map(|&i| sources.get(p.source - 1).and_then(|s| s.sentences.get(i.wrapping_sub(1)))))
+                .map(String::as_str)
+                .collect();
+            b.unsupported = unsupported_items(&b.text, &cited);
+        }
+        let method = if similarity.describe().starts_with("sentence embeddings") { BriefingMethod::Embeddings } else { BriefingMethod::Lexical };
+        Ok(Briefing { key: String::new(), method, writer: format!("{}; headings by {labeller}", similarity.describe()), points: bullets, sources, notes })
+    }
+
+    /// A story's heading: the writer's, when it is English and names nothing the facts do not; else the
+    /// names most of the facts share.
+    fn theme(&self, facts: Vec<&str>, writer: &mut Option<&mut dyn super::summarize::TextWriter>) -> Result<String> {
+        if let Some(w) = writer.as_deref_mut() {
+            let list: String = facts.iter().take(6).map(|f| format!("- {f}\n")).collect();
+            let (system, user) = self.theme_prompt.fill(&[("facts", list.trim_end())]);
+            let mut grammar = LineGrammar::new(60);
+            let g = w.write_constrained(&system, &user, &mut grammar, 24)?;
+            let t = g.text.trim().trim_matches(['"', '\'', '.', ':']).trim().to_string();
+            let words = t.split_whitespace().count();
+            if (2..=8).contains(&words) && not_english(&t).is_none() && unsupported_names(&t, &facts).is_empty() {
+                return Ok(t);
+            }
+        }
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for f in &facts {
+            let mut seen: Vec<String> = Vec::new();
+            for n in names(f) {
+                if !seen.contains(&n) {
+                    seen.push(n.clone());
+                    match counts.iter_mut().find(|(m, _)| *m == n) {
+                        Some((_, c)) => *c += 1,
+                        None => counts.push((n, 1)),
+                    }
+                }
+            }
+        }
+        counts.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
+        let top: Vec<String> = counts.into_iter().take(2).map(|(n, _)| n).collect();
+        Ok(if top.is_empty() { "Other news".into() } else { top.join(", ") })
+    }
+}
+
+impl Briefing {
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::from("# Briefing\n\n");
+        let mut theme: Option<&str> = None;
+        for p in &self.points {
+            if theme != Some(p.theme.as_str()) {
+                if theme.is_some() {
+                    s.push('\n');
+                }
+                s.push_str(&format!("## {}\n\n", p.theme));
+                theme = Some(&p.theme);
+            }
+            let cites: String = p.citations.iter().map(|c| format!("[{c}]")).collect();
+            s.push_str(&format!("- {} {cites}", p.text));
+            if !p.unsupported.is_empty() {
+                s.push_str(&format!(" ⚠ _not found in the cited sentences: {}_", p.unsupported.join(", ")));
+            }
+            s.push('\n');
+        }
+        s.push_str("\n## Sources\n\n");
+        for src in &self.sources {
+            let title = src.title.clone().unwrap_or_else(|| {
+                src.points.first().map(|p| crate::pipeline::briefing::headline(&p.text)).unwrap_or_else(|| "(no title)".into())
+            });
+            let original = src.original_title.as_deref().map(|t| format!(" (“{t}”)")).unwrap_or_default();
+            let file = src.file.replace(['\n', '\r'], " ");
+            s.push_str(&format!("{}. {title}{original} — `{file}` ({}, {})\n", src.number, src.language, src.date.clone().unwrap_or_else(|| "date unknown".into())));
+        }
+        if !self.notes.is_empty() {
+            s.push_str("\n---\n");
+            for n in &self.notes {
+                s.push_str(&format!("_{n}_\n"));
+            }
+        }
+        s.push_str(&format!("\n_Built from the articles' checked summary points; {}._\n", self.writer));
+        s
+    }
+}
+
+/// A headline from a sentence: itself when short, else its first ten words and an ellipsis.
+pub fn headline(sentence: &str) -> String {
+    let words: Vec<&str> = sentence.split_whitespace().collect();
+    if words.len() <= 12 {
+        return sentence.trim().trim_end_matches(['.', '!']).to_string();
+    }
+    format!("{} …", words[..10].join(" ").trim_end_matches([',', ';', ':']))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::factcheck::Check;
+
+    fn point(text: &str, cites: &[usize]) -> SummaryPoint {
+        SummaryPoint { text: text.into(), citations: cites.to_vec(), status: PointStatus::Verified, checks: vec![Check { check: CheckKind::Names, ok: true, detail: String::new() }], draft: None }
+    }
+
+    fn source(n: usize, sentences: &[&str], points: Vec<SummaryPoint>) -> SourceInfo {
+        SourceInfo {
+            number: n,
+            file: format!("{n}.txt"),
+            title: Some(format!("T{n}")),
+            original_title: None,
+            language: "en".into(),
+            date: Some(format!("2022-0{n}")),
+            summary: points.iter().map(|p| p.text.clone()).collect::<Vec<_>>().join(" "),
+            unsupported: vec![],
+            points,
+            sentences: sentences.iter().map(|s| s.to_string()).collect(),
+            text: sentences.join(" "),
+            text_language: "en".into(),
+        }
+    }
+
+    #[test]
+    fn shared_facts_cite_every_article_that_backs_them() {
+        let a = source(1, &["Cloudflare is staying in Russia.", "Its revenue reached $1 billion."], vec![point("Cloudflare is staying in Russia.", &[1]), point("Its revenue reached $1 billion.", &[2])]);
+        let b = source(2, &["Cloudflare is staying in Russia, its chief said.", "The company is worth $35 billion."], vec![point("Cloudflare is staying in Russia, its chief said.", &[1]), point("The company is worth $35 billion.", &[2])]);
+        let c = source(3, &["Akamai sells security services."], vec![point("Akamai sells security services.", &[1])]);
+        let bf = BriefingWriter::default().write(vec![a, b, c], &embed::Lexical, None).unwrap();
+        let shared = bf.points.iter().find(|p| p.citations.len() == 2).expect("a bullet citing both articles");
+        assert!(shared.text.contains("staying in Russia"), "{shared:?}");
+        assert_eq!(shared.citations, vec![1, 2]);
+        assert!(bf.points.iter().all(|p| p.text.split_whitespace().count() <= MAX_BULLET_WORDS));
+        // every source is cited, and the one of its own story has its lead fact in
+        for n in 1..=3 {
+            assert!(bf.points.iter().any(|p| p.citations.contains(&n)), "source {n} never cited: {:#?}", bf.points);
+        }
+        let md = bf.to_markdown();
+        assert!(md.contains("[1][2]") && md.contains("## Sources"), "{md}");
+    }
+
+    #[test]
+    fn a_fact_is_not_cited_to_an_article_that_lacks_its_numbers() {
+        let a = source(1, &["Cloudflare is worth $35 billion."], vec![point("Cloudflare is worth $35 billion.", &[1])]);
+        let b = source(2, &["Cloudflare is worth about $70 billion."], vec![point("Cloudflare is worth about $70 billion.", &[1])]);
+        let bf = BriefingWriter::default().write(vec![a, b], &embed::Lexical, None).unwrap();
+        assert!(bf.points.iter().filter(|p| p.kind == BulletKind::Fact).all(|p| p.citations.len() == 1), "{:#?}", bf.points);
+        let d = bf.points.iter().find(|p| p.kind == BulletKind::Disagreement).expect("the figures differ");
+        assert!(d.text.contains("$35 billion") && d.text.contains("$70 billion") && d.citations == vec![1, 2], "{d:?}");
+    }
+
+    #[test]
+    fn average_linkage_clusters() {
+        let sim = vec![vec![1.0, 0.9, 0.1], vec![0.9, 1.0, 0.2], vec![0.1, 0.2, 1.0]];
+        assert_eq!(cluster(&sim, 0.5), vec![vec![0, 1], vec![2]]);
+    }
+}

@@ -1,0 +1,55 @@
+//! German and Dutch words left in an English text: frequent German/Dutch words that English does not
+//! use (`data/lexicon/de_nl_not_en.txt`, built by `scripts/build_lexicon.py` from wordfreq), and the
+//! German and Dutch names of countries and cities, which English writes otherwise.
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+const LEXICON: &str = include_str!("../../../data/lexicon/de_nl_not_en.txt");
+const EN_COMMON: &str = include_str!("../../../data/lexicon/en_common.txt");
+
+/// German/Dutch exonyms: place names an English text never uses.
+const EXONYMS: &[&str] = &[
+    "russland", "rusland", "deutschland", "duitsland", "oekraïne", "frankreich", "frankrijk", "moskau", "moskou", "kiew",
+    "niederlande", "nederland", "österreich", "oostenrijk", "schweiz", "zwitserland", "großbritannien", "groot-brittannië",
+    "amerika", "vereinigte", "verenigde", "belgien", "belgië", "brüssel", "münchen", "köln", "wien",
+];
+
+fn lexicon() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| LEXICON.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).chain(EXONYMS.iter().copied()).collect())
+}
+
+/// Is `word` (any case) one of the ~7,000 most common English words? At the start of a sentence such a
+/// word is capitalised without being a name ("Revenue rose", "Demand grew").
+pub fn is_common_english(word: &str) -> bool {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| EN_COMMON.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()).contains(word.to_lowercase().as_str())
+}
+
+/// The words of an English `text` that are German or Dutch (as written, in order; hyphenated words
+/// are checked part by part: "US-Konzern" gives "Konzern").
+pub fn untranslated_words(text: &str) -> Vec<String> {
+    let set = lexicon();
+    let mut out = Vec::new();
+    for raw in text.split(|c: char| !(c.is_alphabetic() || c == '-')) {
+        for part in raw.split('-').filter(|p| p.chars().count() >= 3) {
+            let lower = part.to_lowercase();
+            if set.contains(lower.as_str()) && !out.iter().any(|w: &String| w == part) {
+                out.push(part.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn german_and_dutch_words_in_english_are_found() {
+        assert_eq!(untranslated_words("The US-Konzern Cloudflare stays in Russland and the beurs."), vec!["Konzern", "Russland", "beurs"]);
+        assert_eq!(untranslated_words("The US government says Thomas Seifert of Cloudflare spoke to Handelsblatt Disrupt."), Vec::<String>::new());
+        assert_eq!(untranslated_words("Prince worked as a lawyer and chef of an online magazine."), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,331 @@
+//! The fact check: is a sentence of a summary (a "point") true to the sentences it rests on? Each check
+//! is cheap and deterministic and says what it found, so every point can carry its record:
+//!
+//! - numbers by value, scale and unit, dates and clock times ([`quantities`]);
+//! - names as whole words, across languages ([`names`]);
+//! - German or Dutch left in the English ([`lexicon`]) and the point's language;
+//! - negation and polarity cues on both sides ("stopped short of", nicht/kein/nie, niet/geen/nooit);
+//! - echoed prompts or meta text, duplicates, and sentences that are cut off.
+//!
+//! A stronger check of meaning (a reversed claim with no new number or name) needs a model; the
+//! summarizer runs it ([`crate::pipeline::summarize`]) and adds its result to the same record.
+pub mod lexicon;
+pub mod names;
+pub mod quantities;
+
+use std::sync::OnceLock;
+
+use names::NameIndex;
+use super::detect::LanguageDetectorSet;
+
+/// What a check looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// Every number, date and time is in the cited sentences, with its scale and unit.
+    Numbers,
+    /// Every name is in the cited sentences.
+    Names,
+    /// No German or Dutch words in the English text.
+    Untranslated,
+    /// The text is English.
+    English,
+    /// Negation agrees with the cited sentences.
+    Polarity,
+    /// Not an echo of the prompt, a header or meta text about the article.
+    Echo,
+    /// Not a repeat of an earlier point.
+    Duplicate,
+    /// A whole sentence: ends with a full stop (or ! ?), not cut off.
+    Complete,
+    /// Cites at least one existing sentence.
+    Citation,
+    /// At most the allowed number of words.
+    Length,
+    /// A model judged that the cited sentences say what the point says.
+    Support,
+}
+
+/// One check of one point.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Check {
+    pub check: CheckKind,
+    pub ok: bool,
+    /// What was found (the failing numbers, names or words), empty when it passed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+impl Check {
+    fn pass(check: CheckKind) -> Self {
+        Check { check, ok: true, detail: String::new() }
+    }
+    fn fail(check: CheckKind, detail: String) -> Self {
+        Check { check, ok: false, detail }
+    }
+    fn of(check: CheckKind, problems: Vec<String>, what: &str) -> Self {
+        if problems.is_empty() {
+            Check::pass(check)
+        } else {
+            Check::fail(check, format!("{what}: {}", problems.join(", ")))
+        }
+    }
+}
+
+/// Negation and polarity cues, per language (lower case; multi-word cues are matched as phrases).
+const NEGATIONS_EN: &[&str] = &[
+    "not", "no", "never", "n't", "none", "nobody", "nothing", "neither", "nor", "without", "refused", "refuses", "declined",
+    "declines", "denied", "denies", "rejected", "rejects", "stopped short of", "instead of", "rather than", "far from", "fail",
+    "failed", "fails", "unable", "lack", "lacks", "no longer", "cannot",
+];
+const NEGATIONS_DE: &[&str] = &["nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "nirgends", "ohne", "weder", "statt", "anstatt", "nichts"];
+const NEGATIONS_NL: &[&str] = &["niet", "geen", "nooit", "nergens", "zonder", "noch", "niets", "in plaats van"];
+
+/// The negation cues in `text` of language `lang` (word-bounded).
+pub fn negations(text: &str, lang: &str) -> Vec<&'static str> {
+    // "not only … but also" (and German/Dutch alike) affirms
+    let lower = format!(" {} ", text.to_lowercase().replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "))
+        .replace(" not only ", " ")
+        .replace(" nicht nur ", " ")
+        .replace(" niet alleen ", " ");
+    let lists: &[&[&'static str]] = match lang {
+        "de" => &[NEGATIONS_DE],
+        "nl" => &[NEGATIONS_NL],
+        "en" => &[NEGATIONS_EN],
+        _ => &[NEGATIONS_EN, NEGATIONS_DE, NEGATIONS_NL],
+    };
+    let mut out = Vec::new();
+    for cue in lists.iter().flat_map(|l| l.iter()) {
+        let found = if *cue == "n't" { lower.contains("n't ") } else { lower.contains(&format!(" {cue} ")) };
+        if found {
+            out.push(*cue);
+        }
+    }
+    out
+}
+
+/// Meta text and prompt echoes: sentences about the article or the task instead of its content.
+const META: &[&str] = &[
+    "the article", "this article", "the news article", "the text", "this text", "the author", "the summary", "this summary",
+    "in summary", "written in german", "written in dutch", "is written in", "the sentences", "sentence [", "key points",
+    "here are", "here is", "the following", "as an ai", "numbered sentences", "the source", "translated from",
+];
+
+/// Why `text` reads as an echo of the prompt or meta text, if it does.
+pub fn echo(text: &str, title: Option<&str>) -> Option<String> {
+    let lower = text.to_lowercase();
+    if let Some(m) = META.iter().find(|m| lower.contains(*m)) {
+        return Some(format!("meta text (\"{m}\")"));
+    }
+    // an echoed source header: "Cloudflare trekt naar de beurs (nl, 2019-08):"
+    if lower.contains("(nl, ") || lower.contains("(de, ") || lower.contains("(en, ") || text.trim_end().ends_with(':') {
+        return Some("an echoed source header".into());
+    }
+    if let Some(t) = title {
+        let t = t.trim().to_lowercase();
+        if !t.is_empty() && (lower.trim_end_matches(['.', ' ']) == t || lower.starts_with(&format!("{t}:"))) {
+            return Some("the article's title, repeated".into());
+        }
+    }
+    None
+}
+
+/// Words that cannot end a sentence.
+const DANGLING: &[&str] = &[
+    "the", "a", "an", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "by", "from", "as", "that", "which", "who",
+    "its", "their", "his", "her", "is", "are", "was", "were", "has", "have", "however", "while", "because", "than",
+];
+
+/// Why `text` is not a whole sentence, if it is not: no final full stop (or ! ?), fewer than three
+/// words, or a last word that cannot end one ("… valued at around $7", "However,", "Seif").
+pub fn incomplete(text: &str) -> Option<String> {
+    let t = text.trim().trim_end_matches(['"', '\'', '”', '’', ')', '»', '“']);
+    let words: Vec<&str> = t.split_whitespace().collect();
+    if words.len() < 3 {
+        return Some(format!("a fragment of {} word(s)", words.len()));
+    }
+    if !t.ends_with(['.', '!', '?']) {
+        return Some("no final full stop: cut off".into());
+    }
+    let last = words[words.len() - 1].trim_end_matches(['.', '!', '?']).to_lowercase();
+    if DANGLING.contains(&last.as_str()) {
+        return Some(format!("ends on \"{last}\""));
+    }
+    None
+}
+
+fn content_words(text: &str) -> std::collections::HashSet<String> {
+    names::words(text).into_iter().filter(|w| w.chars().count() > 3).collect()
+}
+
+/// Two points say the same when most of their content words are shared (Jaccard ≥ 0.8).
+pub fn is_duplicate(a: &str, b: &str) -> bool {
+    let (x, y) = (content_words(a), content_words(b));
+    if x.is_empty() || y.is_empty() {
+        return a.trim() == b.trim();
+    }
+    x.intersection(&y).count() as f64 / x.union(&y).count() as f64 >= 0.8
+}
+
+/// Why `text` is not English, if it is not: lingua (restricted to de/nl/en, see [`LanguageDetectorSet`])
+/// is sure it is German or Dutch. Short texts (under five words) are not judged.
+pub fn not_english(text: &str) -> Option<String> {
+    static DETECTOR: OnceLock<LanguageDetectorSet> = OnceLock::new();
+    if text.split_whitespace().count() < 5 {
+        return None;
+    }
+    let d = DETECTOR.get_or_init(LanguageDetectorSet::new).detect(text);
+    (d.lang != "en" && d.lang != "und" && d.confidence >= 0.7).then(|| format!("reads as {} (confidence {:.2})", d.lang, d.confidence))
+}
+
+/// Quantities of `point` that the evidence does not state (as written in the point).
+pub fn unsupported_numbers(point: &str, evidence: &[&str], lang: &str) -> Vec<String> {
+    let source: Vec<quantities::Quantity> = evidence.iter().flat_map(|e| quantities::quantities(e, lang)).collect();
+    quantities::quantities(point, "en").into_iter().filter(|q| !source.iter().any(|s| quantities::supports(s, q))).map(|q| q.text).collect()
+}
+
+/// Name words of `point` that the evidence does not name.
+pub fn unsupported_names(point: &str, evidence: &[&str]) -> Vec<String> {
+    let index = NameIndex::new(evidence.iter().copied());
+    let mut out: Vec<String> = names::names(point).into_iter().filter(|n| !index.names(n)).collect();
+    out.dedup();
+    out
+}
+
+/// Numbers, dates and names in `text` that none of `sources` states (the summary-level check of the
+/// report: every fact item a reader would act on, looked up in the whole article).
+pub fn unsupported_items(text: &str, sources: &[&str]) -> Vec<String> {
+    let mut out = unsupported_numbers(text, sources, "any");
+    out.extend(unsupported_names(text, sources));
+    out
+}
+
+/// What a point is checked against.
+pub struct Evidence<'a> {
+    /// The sentences the point cites (or, for a point without citations, those it aligns with).
+    pub sentences: Vec<&'a str>,
+    /// Their language.
+    pub language: &'a str,
+    /// The article's title, for spotting an echo of it.
+    pub title: Option<&'a str>,
+}
+
+/// All deterministic checks of one point; `earlier` are the points before it in the same summary.
+pub fn check_point(point: &str, evidence: &Evidence, earlier: &[&str], max_words: usize) -> Vec<Check> {
+    let lang = evidence.language;
+    let mut checks = vec![
+        Check::of(CheckKind::Numbers, unsupported_numbers(point, &evidence.sentences, lang), "not in the cited sentences"),
+        Check::of(CheckKind::Names, unsupported_names(point, &evidence.sentences), "not named in the cited sentences"),
+        Check::of(CheckKind::Untranslated, lexicon::untranslated_words(point), "German or Dutch words"),
+        match not_english(point) {
+            Some(why) => Check::fail(CheckKind::English, why),
+            None => Check::pass(CheckKind::English),
+        },
+    ];
+    let point_neg = negations(point, "en");
+    let source_neg: Vec<&str> = evidence.sentences.iter().flat_map(|s| negations(s, lang)).collect();
+    checks.push(match (point_neg.is_empty(), source_neg.is_empty()) {
+        (true, false) => Check::fail(CheckKind::Polarity, format!("the cited sentences negate (\"{}\"), the point does not", source_neg.join("\", \""))),
+        (false, true) => Check::fail(CheckKind::Polarity, format!("the point negates (\"{}\"), the cited sentences do not", point_neg.join("\", \""))),
+        _ => Check::pass(CheckKind::Polarity),
+    });
+    checks.push(match echo(point, evidence.title) {
+        Some(why) => Check::fail(CheckKind::Echo, why),
+        None => Check::pass(CheckKind::Echo),
+    });
+    checks.push(match earlier.iter().find(|e| is_duplicate(e, point)) {
+        Some(e) => Check::fail(CheckKind::Duplicate, format!("repeats \"{e}\"")),
+        None => Check::pass(CheckKind::Duplicate),
+    });
+    checks.push(match incomplete(point) {
+        Some(why) => Check::fail(CheckKind::Complete, why),
+        None => Check::pass(CheckKind::Complete),
+    });
+    let n = point.split_whitespace().count();
+    checks.push(if n > max_words { Check::fail(CheckKind::Length, format!("{n} words, over {max_words}")) } else { Check::pass(CheckKind::Length) });
+    checks
+}
+
+/// Character 4-grams of a text's words (folded), which German and Dutch cognates and names share with
+/// English ("Infrastruktur"/"infrastructure", "Webseiten"/"websites", "Ukraine").
+fn char_grams(text: &str) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    for w in names::words(text).into_iter().filter(|w| w.chars().count() >= 4) {
+        let c: Vec<char> = w.chars().collect();
+        for g in c.windows(4) {
+            out.insert(g.iter().collect());
+        }
+    }
+    out
+}
+
+/// The sentences of `sentences` a point without citations most likely rests on: ranked by the numbers
+/// and names they share with it and by shared character 4-grams (which work across English, German and
+/// Dutch), best first, at most `k`.
+pub fn align(point: &str, sentences: &[&str], k: usize) -> Vec<usize> {
+    let point_names: Vec<String> = names::names(point).iter().map(|n| n.to_lowercase()).collect();
+    let point_grams = char_grams(point);
+    let point_numbers = quantities::quantities(point, "en");
+    let mut scored: Vec<(f64, usize)> = sentences
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let index = NameIndex::new([*s]);
+            let names = point_names.iter().filter(|n| index.names(n)).count() as f64;
+            let numbers = point_numbers.iter().filter(|q| quantities::quantities(s, "any").iter().any(|x| quantities::supports(x, q))).count() as f64;
+            let grams = char_grams(s);
+            let shared = grams.intersection(&point_grams).count() as f64;
+            let dice = if grams.is_empty() || point_grams.is_empty() { 0.0 } else { 2.0 * shared / (grams.len() + point_grams.len()) as f64 };
+            (names + 5.0 * numbers + 6.0 * dice, i)
+        })
+        .filter(|(score, _)| *score > 0.0)
+        .collect();
+    scored.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
+    scored.into_iter().take(k).map(|(_, i)| i).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(checks: &[Check]) -> Vec<CheckKind> {
+        checks.iter().filter(|c| !c.ok).map(|c| c.check).collect()
+    }
+
+    #[test]
+    fn points_are_checked_against_their_sentences() {
+        let ev = Evidence { sentences: vec!["Cloudflare wil 3,5 miljard dollar ophalen met de beursgang in New York."], language: "nl", title: None };
+        assert!(failed(&check_point("Cloudflare wants to raise 3.5 billion dollars in New York.", &ev, &[], 40)).is_empty());
+        assert_eq!(failed(&check_point("Cloudflare wants to raise $3.5 million in New York.", &ev, &[], 40)), vec![CheckKind::Numbers]);
+        assert_eq!(failed(&check_point("Akamai wants to raise 3.5 billion dollars in New York.", &ev, &[], 40)), vec![CheckKind::Names]);
+        assert_eq!(failed(&check_point("Cloudflare wants to go to the beurs in New York.", &ev, &[], 40)), vec![CheckKind::Untranslated]);
+        assert_eq!(failed(&check_point("Cloudflare does not want to go public in New York.", &ev, &[], 40)), vec![CheckKind::Polarity]);
+        assert_eq!(failed(&check_point("Cloudflare wants to raise 3.5 billion", &ev, &[], 40)), vec![CheckKind::Complete]);
+        assert_eq!(failed(&check_point("The article is written about New York.", &ev, &[], 40)), vec![CheckKind::Echo]);
+        let earlier = ["Cloudflare wants to raise 3.5 billion dollars in New York."];
+        assert_eq!(failed(&check_point("Cloudflare wants to raise 3.5 billion dollars in New York!", &ev, &earlier, 40)), vec![CheckKind::Duplicate]);
+        assert_eq!(failed(&check_point("Cloudflare wants to raise 3.5 billion dollars in New York.", &ev, &[], 5)), vec![CheckKind::Length]);
+    }
+
+    #[test]
+    fn stopped_short_of_is_a_negation() {
+        let en = "Though Cloudflare and Akamai have voiced their opposition, they have stopped short of pulling completely out of Russia.";
+        let ev = Evidence { sentences: vec![en], language: "en", title: None };
+        let c = check_point("Cloudflare and Akamai have called for the suspension of their services in Russia.", &ev, &[], 40);
+        assert_eq!(failed(&c), vec![CheckKind::Polarity]);
+        assert!(failed(&check_point("Cloudflare and Akamai have not pulled out of Russia.", &ev, &[], 40)).is_empty());
+    }
+
+    #[test]
+    fn summary_level_items() {
+        assert_eq!(unsupported_items("Akamai and Cloudflare had 4 sites.", &["Cloudflare has 4 sites"]), vec!["Akamai"]);
+        assert!(unsupported_items("Revenue of $1 billion, up from $100 million five years ago.", &["einen Umsatz von 1 Milliarde Dollar; vor fünf Jahren 100 Millionen Dollar"]).is_empty());
+        assert_eq!(unsupported_items("Bogotá and Malmö were named; Weiß too.", &["Nothing here."]), vec!["Bogotá", "Malmö", "Weiß"]);
+    }
+
+    #[test]
+    fn alignment_prefers_shared_names_and_numbers() {
+        let s = ["Cloudflare wurde 2009 gegründet.", "Das Unternehmen ist rund 70 Milliarden Dollar wert.", "Prince studierte Jura."];
+        assert_eq!(align("Cloudflare is worth about $70 billion.", &s, 2), vec![1, 0]);
+    }
+}
