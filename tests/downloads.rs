@@ -409,6 +409,35 @@ fn hub_reachable_only_through_http_proxy_works() {
     assert!(server.seen().is_empty());
 }
 
+fn flip_a_byte(p: &Path) {
+    let p = std::fs::canonicalize(p).unwrap();
+    let mut b = std::fs::read(&p).unwrap();
+    let n = b.len();
+    b[n - 10] ^= 0xff;
+    std::fs::write(&p, &b).unwrap();
+}
+
+#[test]
+fn failed_verify_says_how_to_repair_and_repair_and_pull_fix_the_blob() {
+    let repo = tiny_repo();
+    let server = HubServer::start(vec![repo.clone()]);
+    let home = tempfile::tempdir().unwrap();
+    assert!(vertolk(&["models", "pull", REPO], home.path(), &server, &[], LIMIT).ok());
+    let link = repo_dir(home.path(), REPO).join("snapshots").join(COMMIT).join(WEIGHTS);
+    flip_a_byte(&link);
+    let r = vertolk(&["models", "verify", REPO], home.path(), &server, &[], LIMIT);
+    assert_eq!(r.code, Some(4), "{r}");
+    assert!(r.stdout.contains("sha256 mismatch") && r.stderr.contains(&format!("vertolk models verify --repair {REPO}")), "{r}");
+    let r = vertolk(&["models", "verify", "--repair", REPO], home.path(), &server, &[], LIMIT);
+    assert!(r.ok(), "{r}");
+    assert_blob_is(home.path(), &repo, WEIGHTS);
+    // pull checks the cached blobs too
+    flip_a_byte(&link);
+    let r = vertolk(&["models", "pull", REPO], home.path(), &server, &[], LIMIT);
+    assert!(r.ok(), "{r}");
+    assert_blob_is(home.path(), &repo, WEIGHTS);
+}
+
 #[test]
 fn catalogue_translators_pull_by_pinned_commit_and_by_pr_ref() {
     let dir = common::fixtures().join("tiny-marian");

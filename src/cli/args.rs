@@ -310,7 +310,8 @@ pub struct BriefArgs {
 pub enum ModelsCommand {
     /// The catalogue, and whether each model is in the local cache.
     List,
-    /// Download models into the cache (catalogue names or `org/repo[@revision]`).
+    /// Download models into the cache (catalogue names or `org/repo[@revision]`); a cached model's files
+    /// are verified and bad ones downloaded again.
     Pull {
         #[arg(required = true, value_name = "NAME|SPEC")]
         models: Vec<String>,
@@ -324,6 +325,9 @@ pub enum ModelsCommand {
     Verify {
         #[arg(value_name = "NAME|SPEC")]
         model: Option<String>,
+        /// Download the files that fail again (hub models in the cache).
+        #[arg(long)]
+        repair: bool,
     },
 }
 
