@@ -12,7 +12,8 @@ pub mod exit_code {
     pub const USAGE: i32 = 2;
     /// Some inputs failed, the others were done.
     pub const PARTIAL: i32 = 3;
-    /// A model is not available: not in the cache while offline, hub unreachable, or files missing/corrupt.
+    /// A model is not available: not in the cache while offline, hub unreachable, a download that
+    /// failed (stalled, dropped, refused, corrupt, another process's lock), or files missing/corrupt.
     pub const MODEL_UNAVAILABLE: i32 = 4;
 }
 
@@ -41,6 +42,12 @@ pub enum Error {
     #[error("{0}")]
     ModelUnavailable(String),
 
+    /// A download from a reachable hub failed part-way; `cause` says how, the message what to do.
+    /// Unlike [`Error::ModelUnavailable`] (offline, hub unreachable) this is never a reason to quietly
+    /// use another model: a re-run, a token or a mirror fixes it.
+    #[error("{message}")]
+    Download { cause: DownloadCause, message: String },
+
     /// The translator for a language could not be loaded (`source` says why).
     #[error("no translator for {lang}: {source}")]
     TranslatorUnavailable { lang: String, source: Box<Error> },
@@ -68,6 +75,34 @@ pub enum Error {
     Internal(String),
 }
 
+/// Why a download failed, one kind per message (see [`Error::Download`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadCause {
+    /// The server went silent for longer than the timeout, every try.
+    Stalled,
+    /// The connection closed or reset before the file was complete, every try.
+    Dropped,
+    /// The host the hub sends the file from (its CDN) cannot be reached.
+    Unreachable,
+    /// HTTP 5xx, every try.
+    ServerError,
+    /// HTTP 429, every try.
+    RateLimited,
+    /// HTTP 404: no such repo, revision or file.
+    NotFound,
+    /// HTTP 401/403: gated or private, no token or a refused one.
+    Unauthorized,
+    /// Another process holds the file's download lock and made no progress for the lock timeout.
+    LockTimeout,
+    /// The content did not match the hub's size or sha256, twice.
+    Corrupt,
+    /// The answers did not follow the hub's protocol (missing commit or etag), or a proxy failed.
+    Protocol,
+    /// Writing the cache failed (disk full, permissions).
+    LocalIo,
+}
+
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
         Error::Candle(Arc::new(e))
@@ -83,7 +118,10 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::UnknownModel { .. } => exit_code::USAGE,
-            Error::ModelUnavailable(_) | Error::InvalidModelFile { .. } | Error::TranslatorUnavailable { .. } => exit_code::MODEL_UNAVAILABLE,
+            Error::ModelUnavailable(_)
+            | Error::Download { .. }
+            | Error::InvalidModelFile { .. }
+            | Error::TranslatorUnavailable { .. } => exit_code::MODEL_UNAVAILABLE,
             _ => exit_code::FAILURE,
         }
     }

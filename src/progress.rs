@@ -22,3 +22,18 @@ pub fn bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
     pb.set_prefix(what.to_string());
     pb
 }
+
+/// A bar over a download of `len` bytes, hidden when bars are off.
+pub fn byte_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{prefix:>20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ({eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    pb.set_style(style);
+    let name: String = what.chars().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+    pb.set_prefix(name);
+    pb
+}

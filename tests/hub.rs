@@ -256,3 +256,23 @@ fn corrupt_weights_exit_4_with_the_file_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("model.safetensors") && err.contains("invalid"), "{err}");
 }
+
+#[test]
+fn models_list_columns_line_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = vertolk(&["models", "list"], tmp.path());
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = s.lines().take_while(|l| !l.is_empty()).collect();
+    assert!(lines.len() > 3, "{s}");
+    // every column starts where its heading does, however long the repo names
+    let header = lines[0].to_ascii_uppercase();
+    let starts: Vec<usize> = ["TASK", "LANGS", "REPO", "CACHED"].iter().map(|h| header.find(h).unwrap()).collect();
+    for l in &lines[1..] {
+        let b = l.as_bytes();
+        for &i in &starts {
+            assert!(b.get(i - 1) == Some(&b' ') && b.get(i).is_some_and(|c| *c != b' '), "misaligned at {i}:\n{}\n{l}", lines[0]);
+        }
+        assert_eq!(l.rfind(' ').unwrap() + 1, starts[3], "the last column:\n{}\n{l}", lines[0]);
+    }
+}

@@ -4,6 +4,7 @@
 mod common;
 
 mod cli;
+mod downloads;
 mod hub;
 mod layers;
 mod models_bart;

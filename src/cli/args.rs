@@ -1,6 +1,7 @@
 //! Every flag and its help, defined once; the library's option types are built from these in the
 //! commands. The library's enums are mirrored here so that `clap` stays in the CLI.
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -12,7 +13,7 @@ use crate::run::Shard;
 
 const EXIT_CODES: &str = "Exit codes: 0 all done · 1 nothing usable (fatal error) · 2 usage error · \
 3 some inputs failed, the rest done · 4 a model is unavailable (offline with a cold cache, hub unreachable, \
-missing or corrupt model files).";
+a download that failed, missing or corrupt model files).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +49,25 @@ pub struct GlobalArgs {
     /// More diagnostics on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Seconds without a byte before a download try counts as stalled [default: 10].
+    #[arg(long, global = true, value_name = "SECS", env = "HF_HUB_DOWNLOAD_TIMEOUT", value_parser = seconds, help_heading = "Downloads")]
+    pub download_timeout: Option<Duration>,
+    /// Seconds to wait for the hub's answer about a file [default: 10].
+    #[arg(long, global = true, value_name = "SECS", env = "HF_HUB_ETAG_TIMEOUT", value_parser = seconds, help_heading = "Downloads")]
+    pub etag_timeout: Option<Duration>,
+    /// Tries after the first when a download stalls, drops, or gets HTTP 429/5xx; a try that made
+    /// progress renews them [default: 3].
+    #[arg(long, global = true, value_name = "N", env = "VERTOLK_DOWNLOAD_RETRIES", help_heading = "Downloads")]
+    pub retries: Option<u32>,
+    /// Seconds to wait for another process's download of the same file while it makes no progress
+    /// [default: 600].
+    #[arg(long, global = true, value_name = "SECS", env = "VERTOLK_LOCK_TIMEOUT", value_parser = seconds, help_heading = "Downloads")]
+    pub lock_timeout: Option<Duration>,
+}
+
+/// Seconds for the download flags; 0 (ZERO) means the default, as huggingface_hub reads its variables.
+fn seconds(s: &str) -> Result<Duration, String> {
+    crate::hub::net::parse_seconds(s).map(Option::unwrap_or_default)
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,7 +250,8 @@ pub struct TranslateArgs {
 pub struct SummarizerArgs {
     /// Summarizer: a .gguf file (instruct LLM), a catalogue name (qwen2.5-1.5b-instruct, distilbart-cnn-12-6,
     /// bart-large-cnn), a BART model folder or hub repo, or `extractive` (TextRank, no model)
-    /// [default: the catalogue's first summarizer; extractive, with a notice, when it is unavailable].
+    /// [default: the catalogue's first summarizer; extractive, with a notice, when it cannot be had here
+    /// (offline with a cold cache, hub unreachable); a download that fails is an error].
     #[arg(long, value_name = "SPEC")]
     pub summarizer: Option<String>,
     /// Length of each summary in words.
@@ -328,7 +349,8 @@ pub struct BriefArgs {
 pub enum ModelsCommand {
     /// The catalogue, and whether each model is in the local cache.
     List,
-    /// Download models into the cache (catalogue names or `org/repo[@revision]`).
+    /// Download models into the cache (catalogue names or `org/repo[@revision]`); a cached model's files
+    /// are verified and bad ones downloaded again.
     Pull {
         #[arg(required = true, value_name = "NAME|SPEC")]
         models: Vec<String>,
@@ -342,6 +364,9 @@ pub enum ModelsCommand {
     Verify {
         #[arg(value_name = "NAME|SPEC")]
         model: Option<String>,
+        /// Download the files that fail again (hub models in the cache).
+        #[arg(long)]
+        repair: bool,
     },
 }
 

@@ -78,7 +78,25 @@ fn init_tracing(verbose: u8, quiet: bool) {
 /// Run a parsed command line; the exit code of a command that ran, or its error.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
-    let store = ModelStore::from_env(g.cache_dir.clone(), g.offline, crate::progress::bars_enabled(g.quiet));
+    let mut store = ModelStore::from_env(g.cache_dir.clone(), g.offline, crate::progress::bars_enabled(g.quiet));
+    store.notices = !g.quiet;
+    // the flags (or their variables, which clap reads and checks) over the library's own reading;
+    // 0 s means the default
+    use crate::hub::net::{DEFAULT_DOWNLOAD_TIMEOUT, DEFAULT_ETAG_TIMEOUT, DEFAULT_LOCK_TIMEOUT};
+    let or = |t: std::time::Duration, d| if t.is_zero() { d } else { t };
+    let net = &mut store.net;
+    if let Some(t) = g.download_timeout {
+        net.download_timeout = or(t, DEFAULT_DOWNLOAD_TIMEOUT);
+    }
+    if let Some(t) = g.etag_timeout {
+        net.etag_timeout = or(t, DEFAULT_ETAG_TIMEOUT);
+    }
+    if let Some(n) = g.retries {
+        net.retries = n;
+    }
+    if let Some(t) = g.lock_timeout {
+        net.lock_timeout = or(t, DEFAULT_LOCK_TIMEOUT);
+    }
     let catalog = Catalog::builtin();
     match cli.command {
         Command::Translate(a) => commands::translate::run(&a, g, &store, &catalog),

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 
+pub mod hub_server;
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }

@@ -29,7 +29,8 @@ pub const DEFAULT_JUDGE_THRESHOLD: f32 = 0.7;
 #[derive(Debug, Clone)]
 pub struct SummarizerOptions {
     /// `--summarizer`: a .gguf file, a catalogue name, a BART folder or repo, or `extractive`;
-    /// `None` takes the catalogue's first summarizer (extractive, with a notice, when unavailable).
+    /// `None` takes the catalogue's first summarizer (extractive, with a notice, when it cannot be had
+    /// here: offline with a cold cache, or the hub unreachable; a failed download is an error).
     pub spec: Option<String>,
     pub max_words: usize,
     /// Summarize the original language straight into English (no translation).
@@ -96,12 +97,17 @@ impl SummarizerOptions {
             None => match catalog.models.iter().find(|m| m.task == Task::Summarization) {
                 Some(e) => match store.resolve(&ModelSpec::Catalog(e.clone()), &FileSet::of_entry(e)) {
                     Ok(r) => Ok(SummarizerChoice::Gguf(r.path.join(&e.required_files[0]))),
-                    Err(err) => Ok(SummarizerChoice::Extractive {
+                    // Only a model that cannot be had here (offline with a cold cache, no route to the hub)
+                    // gives way to TextRank. A download that began and failed (a stall, a 500, a refused
+                    // token, another process's lock) is an error: a re-run fixes it, and quietly writing
+                    // other summaries than the ones asked for would hide it.
+                    Err(err @ Error::ModelUnavailable(_)) => Ok(SummarizerChoice::Extractive {
                         notice: Some(format!(
                             "summarizer {} is not available ({err}); using the extractive summarizer (no model). Pass --summarizer FILE.gguf for a model.",
                             e.name
                         )),
                     }),
+                    Err(err) => Err(err),
                 },
                 None => Ok(SummarizerChoice::Extractive { notice: None }),
             },
