@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::pipeline::factcheck::{align, check_point, Check, CheckKind, Evidence};
+use crate::pipeline::factcheck::{self, align, check_point, Check, CheckKind, Evidence};
 use crate::pipeline::input::{Source, DEFAULT_MAX_BYTES};
 use crate::pipeline::prepare::Preparer;
 use crate::pipeline::segment::SentenceSplitter;
@@ -202,5 +202,200 @@ pub fn checker_markdown(rows: &[CheckedSentence], s: &CheckerScore) -> String {
             cut.replace('|', "/")
         ));
     }
+    md
+}
+
+// ---------------------------------------------------------------------------------------------
+// A brief output against key facts and traps
+
+/// One article's key facts (`../shared/seeds-en/facts.jsonl`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ArticleFacts {
+    pub file: String,
+    pub facts: Vec<KeyFact>,
+    #[serde(default)]
+    pub traps: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct KeyFact {
+    pub fact: String,
+    #[serde(default)]
+    pub numbers: Vec<String>,
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+/// What the evaluation found for one article.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ArticleEval {
+    pub source: String,
+    pub points: usize,
+    /// Of the first three key facts, those the summary keeps (all their numbers, with unit and scale,
+    /// and at least half of their name words).
+    pub first_three_kept: usize,
+    pub facts_kept: usize,
+    pub facts: usize,
+    /// Points with no valid citation, cut off, or not English.
+    pub uncited: usize,
+    pub truncated: usize,
+    pub not_english: usize,
+    /// Points that look like a trap statement (shared words and the same polarity): to be read.
+    pub trap_candidates: Vec<(String, String)>,
+    pub missing_facts: Vec<String>,
+}
+
+/// What the evaluation found for the briefing.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BriefingEval {
+    pub bullets: usize,
+    pub multi_source_bullets: usize,
+    pub longest_bullet_words: usize,
+    pub uncited: usize,
+    pub truncated: usize,
+    pub not_english: usize,
+    pub trap_candidates: Vec<(String, String)>,
+}
+
+pub fn read_facts(path: &Path) -> Result<Vec<ArticleFacts>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Input { path: path.display().to_string(), reason: format!("line {}: {e}", i + 1) }))
+        .collect()
+}
+
+/// Is `fact` kept by `summary`: every number (value, scale, unit) and at least half of its name words?
+pub fn keeps(summary: &str, fact: &KeyFact) -> bool {
+    use crate::pipeline::factcheck::names::NameIndex;
+    use crate::pipeline::factcheck::quantities::{quantities, supports};
+    let have = quantities(summary, "en");
+    let numbers = fact.numbers.iter().all(|n| quantities(n, "en").iter().all(|want| have.iter().any(|q| supports(q, want) && supports(want, q))));
+    let index = NameIndex::new([summary]);
+    let words: Vec<&str> = fact.names.iter().flat_map(|n| n.split_whitespace()).filter(|w| w.chars().next().is_some_and(char::is_uppercase)).collect();
+    let found = words.iter().filter(|w| index.names(w)).count();
+    numbers && found * 2 >= words.len()
+}
+
+/// Points that may state a trap: most of the trap's content words are in the point, and they agree in
+/// negation. A candidate, not a verdict: each is to be read.
+fn trap_candidates(points: &[String], traps: &[String]) -> Vec<(String, String)> {
+    use crate::pipeline::factcheck::names::words;
+    let content = |t: &str| -> std::collections::HashSet<String> {
+        words(t).into_iter().filter(|w| w.chars().count() > 3).map(|w| w.trim_end_matches('s').to_string()).collect()
+    };
+    let mut out = Vec::new();
+    for trap in traps {
+        let tw = content(trap);
+        for p in points {
+            let pw = content(p);
+            let shared = tw.intersection(&pw).count();
+            let same_polarity = factcheck::negations(trap, "en").is_empty() == factcheck::negations(p, "en").is_empty();
+            if tw.len() >= 3 && shared * 2 >= tw.len() && same_polarity {
+                out.push((trap.clone(), p.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn point_problems(text: &str) -> (bool, bool) {
+    (factcheck::incomplete(text).is_some(), factcheck::not_english(text).is_some() || !factcheck::lexicon::untranslated_words(text).is_empty())
+}
+
+/// Evaluate a `brief` output folder against key facts: per article (matched by the first three
+/// characters of the file name, the seeds' number) and the briefing.
+pub fn evaluate_output(out: &Path, facts: &[ArticleFacts]) -> Result<(Vec<ArticleEval>, BriefingEval)> {
+    let records = crate::run::collect_records(&[out.to_path_buf()])?;
+    let number = |name: &str| -> String { Path::new(name).file_name().map(|f| f.to_string_lossy().chars().take(3).collect()).unwrap_or_default() };
+    let mut articles = Vec::new();
+    let mut all_traps: Vec<String> = Vec::new();
+    for r in &records {
+        let Some(f) = facts.iter().find(|f| number(&f.file) == number(&r.source)) else { continue };
+        all_traps.extend(f.traps.iter().cloned());
+        let Some(s) = &r.summary else { continue };
+        let texts: Vec<String> = if s.points.is_empty() { vec![s.text.clone()] } else { s.points.iter().map(|p| p.text.clone()).collect() };
+        let joined = texts.join(" ");
+        let kept: Vec<bool> = f.facts.iter().map(|k| keeps(&joined, k)).collect();
+        let n = s.sentences.len();
+        let uncited = s.points.iter().filter(|p| p.citations.is_empty() || p.citations.iter().any(|&c| c == 0 || c > n)).count();
+        let (mut truncated, mut not_english) = (0, 0);
+        for t in &texts {
+            let (tr, ne) = point_problems(t);
+            truncated += tr as usize;
+            not_english += ne as usize;
+        }
+        articles.push(ArticleEval {
+            source: r.source.clone(),
+            points: texts.len(),
+            first_three_kept: kept.iter().take(3).filter(|k| **k).count(),
+            facts_kept: kept.iter().filter(|k| **k).count(),
+            facts: kept.len(),
+            uncited,
+            truncated,
+            not_english,
+            trap_candidates: trap_candidates(&texts, &f.traps),
+            missing_facts: f.facts.iter().zip(&kept).take(3).filter(|(_, k)| !**k).map(|(f, _)| f.fact.clone()).collect(),
+        });
+    }
+    let mut b = BriefingEval::default();
+    let path = out.join("briefing.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Input { path: path.display().to_string(), reason: e.to_string() })?;
+        let sources = v["sources"].as_array().map(Vec::len).unwrap_or(0);
+        let bullets: Vec<(String, Vec<u64>)> = v["points"]
+            .as_array()
+            .map(|a| a.iter().map(|p| (p["text"].as_str().unwrap_or("").to_string(), p["citations"].as_array().map(|c| c.iter().filter_map(|x| x.as_u64()).collect()).unwrap_or_default())).collect())
+            .unwrap_or_default();
+        b.bullets = bullets.len();
+        for (t, c) in &bullets {
+            b.multi_source_bullets += (c.len() >= 2) as usize;
+            b.longest_bullet_words = b.longest_bullet_words.max(t.split_whitespace().count());
+            b.uncited += (c.is_empty() || c.iter().any(|&n| n == 0 || n as usize > sources)) as usize;
+            let (tr, ne) = point_problems(t);
+            b.truncated += tr as usize;
+            b.not_english += ne as usize;
+        }
+        let texts: Vec<String> = bullets.into_iter().map(|(t, _)| t).collect();
+        b.trap_candidates = trap_candidates(&texts, &all_traps);
+    }
+    Ok((articles, b))
+}
+
+/// The output evaluation as Markdown.
+pub fn output_markdown(articles: &[ArticleEval], b: &BriefingEval) -> String {
+    let mut md = String::from("| article | points | first 3 facts kept | all facts kept | uncited | cut off | not English | trap candidates |\n|---|---|---|---|---|---|---|---|\n");
+    for a in articles {
+        let name = Path::new(&a.source).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        md.push_str(&format!(
+            "| {} | {} | {}/3 | {}/{} | {} | {} | {} | {} |\n",
+            name.get(..3).unwrap_or(&name),
+            a.points,
+            a.first_three_kept,
+            a.facts_kept,
+            a.facts,
+            a.uncited,
+            a.truncated,
+            a.not_english,
+            a.trap_candidates.len()
+        ));
+    }
+    md.push_str(&format!(
+        "\nbriefing: {} bullets, {} citing two or more articles, longest {} words, {} uncited, {} cut off, {} not English, {} trap candidates\n",
+        b.bullets, b.multi_source_bullets, b.longest_bullet_words, b.uncited, b.truncated, b.not_english, b.trap_candidates.len()
+    ));
+    for a in articles {
+        for m in &a.missing_facts {
+            md.push_str(&format!("\n- {} misses: {m}", a.source));
+        }
+        for (trap, p) in &a.trap_candidates {
+            md.push_str(&format!("\n- {} trap candidate: \"{p}\" ~ trap \"{trap}\"", a.source));
+        }
+    }
+    for (trap, p) in &b.trap_candidates {
+        md.push_str(&format!("\n- briefing trap candidate: \"{p}\" ~ trap \"{trap}\""));
+    }
+    md.push('\n');
     md
 }

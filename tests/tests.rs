@@ -8,6 +8,7 @@ mod downloads;
 mod hub;
 mod layers;
 mod models_bart;
+mod models_embedder;
 mod models_marian;
 mod models_real_configs;
 mod run_brief;

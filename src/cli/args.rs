@@ -176,6 +176,19 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A `brief` output folder against per-article key facts and traps: facts kept (numbers with
+    /// units, names), trap candidates, uncited, cut-off and non-English points, the briefing's shape.
+    Output {
+        /// The `brief --out` folder.
+        #[arg(value_name = "DIR")]
+        out: PathBuf,
+        /// Key facts and traps per article (JSON lines), e.g. ../shared/seeds-en/facts.jsonl.
+        #[arg(long, value_name = "FILE")]
+        facts: PathBuf,
+        /// Print JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -257,9 +270,13 @@ pub struct SummarizerArgs {
     /// Length of each summary in words.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_WORDS)]
     pub max_words: usize,
-    /// Summarize the German/Dutch original straight into English with the LLM (no Marian step).
+    /// Summarize the German/Dutch original straight into English with the LLM (no Marian step); needs a
+    /// model of a billion parameters or more (smaller ones were measured unable to translate).
     #[arg(long)]
     pub direct: bool,
+    /// Allow --direct with a model under a billion parameters (for measurements).
+    #[arg(long)]
+    pub force_direct: bool,
     /// Replace the per-article summary prompt (see prompts/README.md for its placeholders).
     #[arg(long, value_name = "FILE")]
     pub prompt: Option<PathBuf>,

@@ -52,6 +52,9 @@ pub struct Metadata {
     /// From the ` date YYYY-MM ` marker some sources put before the text.
     pub date: Option<String>,
     pub title: Option<String>,
+    /// A place named before the first sentence ("Düsseldorf"), kept apart from the text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dateline: Option<String>,
     pub encoding: String,
 }
 
@@ -165,7 +168,32 @@ pub fn parse_document(name: &str, text: &str, format: Format, encoding: String) 
     if meta.title.is_none() {
         meta.title = blocks.iter().find(|b| matches!(b.kind, BlockKind::Heading { .. })).map(|b| b.text.clone());
     }
+    if let Some(first) = blocks.first_mut() {
+        if let Some((place, rest)) = split_dateline(&first.text) {
+            meta.dateline = Some(place.to_string());
+            first.text = rest.to_string();
+        }
+    }
     Ok(Document { name: name.to_string(), format, meta, blocks, dropped })
+}
+
+/// Words that open a German, Dutch or English sentence with a capital, which in the middle of one
+/// they would not have: after a place name they show that the place is a dateline.
+const SENTENCE_OPENERS: &[&str] = &[
+    "In", "Im", "Am", "Der", "Die", "Das", "Ein", "Eine", "Nach", "Mit", "Bei", "Seit", "Wie", "Wer", "Was", "Es", "Er", "Sie",
+    "De", "Het", "Een", "Na", "Bij", "Met", "Op", "The", "A", "An", "After", "On", "At",
+];
+
+/// A dateline before the first sentence: one capitalised word (a place, "Düsseldorf") and then a word
+/// that only opens sentences capitalised ("In Russland steht …"). Returns the place and the rest.
+fn split_dateline(text: &str) -> Option<(&str, &str)> {
+    let (place, rest) = text.split_once(' ')?;
+    let next = rest.split_whitespace().next()?;
+    let is_place = place.chars().count() >= 3
+        && place.chars().next().is_some_and(char::is_uppercase)
+        && place.chars().all(|c| c.is_alphabetic() || c == '-')
+        && place.chars().skip(1).all(|c| !c.is_uppercase() || c == '-');
+    (is_place && SENTENCE_OPENERS.contains(&next) && rest.split_whitespace().count() >= 4).then(|| (place, rest.trim_start()))
 }
 
 /// ` date 2022-04 ` at the very start is metadata, not text.
@@ -328,6 +356,13 @@ fn drop_boilerplate(blocks: &mut Vec<Block>, dropped: &mut Vec<Dropped>) {
             let reason = if credit { "image credit" } else { "repeated line (caption)" };
             dropped.push(Dropped { text: blocks[i].text.clone(), reason: reason.into() });
             blocks.remove(i);
+            // a caption repeated (image alt text, then its caption) is page furniture both times: the
+            // first copy is no headline either (seed 001's title was its photo caption)
+            if repeated {
+                let first = blocks.remove(i - 1);
+                dropped.push(Dropped { text: first.text, reason: "image caption".into() });
+                i -= 1;
+            }
         } else {
             i += 1;
         }
@@ -491,6 +526,19 @@ mod tests {
         assert!(decode("x", b"\x7fELF\x02\x01\x01\x00\x00").unwrap_err().to_string().contains("binary"));
         let noisy: Vec<u8> = (1u8..32).cycle().take(400).collect();
         assert!(decode("x", &noisy).unwrap_err().to_string().contains("binary"));
+    }
+
+    #[test]
+    fn datelines_and_repeated_captions_are_not_text() {
+        let d = parse_document("a", " date 2022-04 Düsseldorf In Russland steht die Software eines Konzerns.\n\nZweiter Absatz hier.", Format::Text, "UTF-8".into()).unwrap();
+        assert_eq!(d.meta.dateline.as_deref(), Some("Düsseldorf"));
+        assert_eq!(d.blocks[0].text, "In Russland steht die Software eines Konzerns.");
+        let d = parse_document("a", "Cloudflare meldet einen Umsatz.\n\nNoch ein Satz.", Format::Text, "UTF-8".into()).unwrap();
+        assert_eq!(d.meta.dateline, None, "a subject is no dateline");
+        let t = "Ein Smartphone mit einer App\nEin Smartphone mit einer App\nBildquelle: Agentur\n\nDie echte Schlagzeile\n\nDer erste Satz des Artikels steht hier.";
+        let d = parse_document("a", t, Format::Text, "UTF-8".into()).unwrap();
+        assert_eq!(d.blocks[0].text, "Die echte Schlagzeile");
+        assert_eq!(d.dropped.len(), 3);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 use crate::cli::args::{EvalCommand, GlobalArgs};
 use crate::device::select_device;
 use crate::error::exit_code;
-use crate::eval::{check_labelled, checker_markdown, read_labels};
+use crate::eval::{check_labelled, checker_markdown, evaluate_output, output_markdown, read_facts, read_labels};
 use crate::models::llm::GgufLlm;
 use crate::pipeline::summarize::verify::{LlmJudge, SupportJudge};
 
@@ -20,6 +20,15 @@ pub fn run(cmd: EvalCommand, g: &GlobalArgs) -> anyhow::Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&serde_json::json!({"score": score, "sentences": rows}))?);
             } else {
                 print!("{}", checker_markdown(&rows, &score));
+            }
+        }
+        EvalCommand::Output { out, facts, json } => {
+            let facts = read_facts(&facts)?;
+            let (articles, briefing) = evaluate_output(&out, &facts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"articles": articles, "briefing": briefing}))?);
+            } else {
+                print!("{}", output_markdown(&articles, &briefing));
             }
         }
     }

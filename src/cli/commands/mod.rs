@@ -30,6 +30,7 @@ fn summarizer_options(a: &SummarizerArgs, g: &GlobalArgs) -> SummarizerOptions {
         spec: a.summarizer.clone(),
         max_words: a.max_words,
         direct: a.direct,
+        force_direct: a.force_direct,
         prompt: a.prompt.clone(),
         context: a.context,
         temperature: a.temperature,

@@ -173,6 +173,49 @@ fn backs(text: &str, source: &SourceInfo, ids: &[usize]) -> (bool, Vec<Check>) {
     (checks.iter().all(|c| c.ok), checks)
 }
 
+/// Name words in the points of at least three sources and of more than half of them.
+fn ubiquitous_names(items: &[Item], sources: usize) -> Vec<String> {
+    let mut by_name: Vec<(String, Vec<usize>)> = Vec::new();
+    for it in items {
+        for n in names(&it.text) {
+            let n = n.to_lowercase();
+            match by_name.iter_mut().find(|(m, _)| *m == n) {
+                Some((_, s)) if !s.contains(&it.source) => s.push(it.source),
+                Some(_) => {}
+                None => by_name.push((n, vec![it.source])),
+            }
+        }
+    }
+    by_name.into_iter().filter(|(_, s)| s.len() >= 3 && s.len() * 2 > sources).map(|(n, _)| n).collect()
+}
+
+/// `text` with the given name words (lower case) replaced by "it".
+fn mask_names(text: &str, shared: &[String]) -> String {
+    if shared.is_empty() {
+        return text.to_string();
+    }
+    text.split(' ')
+        .map(|w| {
+            let core = w.trim_matches(|c: char| !c.is_alphanumeric()).trim_end_matches("'s").trim_end_matches("’s").to_lowercase();
+            if shared.contains(&core) {
+                "it"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Without a model to judge: do `evidence`'s sentences hold most (60 %) of `claim`'s content words?
+fn covers(evidence: &[&str], claim: &str) -> bool {
+    use super::factcheck::names::words;
+    let stem = |w: String| w.trim_end_matches('s').to_string();
+    let have: std::collections::HashSet<String> = evidence.iter().flat_map(|e| words(e)).map(stem).collect();
+    let want: Vec<String> = words(claim).into_iter().filter(|w| w.chars().count() > 3).map(stem).collect();
+    !want.is_empty() && want.iter().filter(|w| have.contains(*w)).count() * 10 >= want.len() * 6
+}
+
 /// Quantities of a text that a disagreement can be about: amounts with a currency or a percent sign,
 /// and clock times.
 fn comparable(text: &str) -> Vec<(String, Unit, bool, super::factcheck::quantities::Quantity)> {
@@ -218,7 +261,13 @@ impl BriefingWriter {
         if too_long > 0 {
             notes.push(format!("{too_long} point(s) over {MAX_BULLET_WORDS} words (quoted sentences) are in their article's summary only"));
         }
-        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+        // names that nearly every source shares (the company a folder is about) say nothing about which
+        // story a point tells: left out of the texts compared (measured on the seeds, all about
+        // Cloudflare: with the name, points of different stories scored 0.55-0.62 with MiniLM, as high
+        // as points of one story; without it, 0.28-0.46 apart from true shared facts)
+        let shared = ubiquitous_names(&items, sources.len());
+        let masked: Vec<String> = items.iter().map(|i| mask_names(&i.text, &shared)).collect();
+        let texts: Vec<&str> = masked.iter().map(String::as_str).collect();
         let vectors = similarity.vectors(&texts)?;
         let sim: Vec<Vec<f32>> = vectors.iter().map(|a| vectors.iter().map(|b| cosine(a, b)).collect()).collect();
         let mut stories = cluster(&sim, similarity.story_threshold());
@@ -233,7 +282,15 @@ impl BriefingWriter {
         let mut writer = summarizer.and_then(|s| s.writer());
         let labeller = writer.as_ref().map(|w| w.describe()).unwrap_or_else(|| "names the points share".into());
         for story in stories.iter().take(MAX_STORIES) {
-            let theme = self.theme(story.iter().map(|&i| items[i].text.as_str()).collect(), &mut writer)?;
+            let mut story_sources: Vec<usize> = story.iter().map(|&i| items[i].source).collect();
+            story_sources.sort();
+            story_sources.dedup();
+            // one article's story is headed by its title; a shared story by a heading that one of its
+            // facts backs whole (a heading may not join two facts into a claim neither makes)
+            let theme = match (&story_sources[..], story_sources.first().and_then(|&s| sources[s].title.clone())) {
+                ([_], Some(t)) => t,
+                _ => self.theme(story.iter().map(|&i| items[i].text.as_str()).collect(), &mut writer)?,
+            };
             let mut facts: Vec<BriefingPoint> = Vec::new();
             let mut in_story: Vec<usize> = story.clone();
             in_story.sort_by_key(|&i| (items[i].rank, items[i].source));
@@ -253,6 +310,13 @@ impl BriefingWriter {
                         continue;
                     }
                     let (ok, c) = backs(&it.text, &sources[other.source], &other.sentences);
+                    let ok = ok && {
+                        let evidence: Vec<&str> = other.sentences.iter().filter_map(|&k| sources[other.source].sentences.get(k.wrapping_sub(1))).map(String::as_str).collect();
+                        match writer.as_deref_mut() {
+                            Some(w) => w.supports(&it.text, &evidence, &sources[other.source].text_language)?.unwrap_or_else(|| covers(&evidence, &it.text)),
+                            None => covers(&evidence, &it.text),
+                        }
+                    };
                     if ok {
                         used[j] = true;
                         citations.push(sources[other.source].number);
@@ -341,7 +405,8 @@ impl BriefingWriter {
             let g = w.write_constrained(&system, &user, &mut grammar, 24)?;
             let t = g.text.trim().trim_matches(['"', '\'', '.', ':']).trim().to_string();
             let words = t.split_whitespace().count();
-            if (2..=8).contains(&words) && not_english(&t).is_none() && unsupported_names(&t, &facts).is_empty() {
+            let within_one_fact = facts.iter().any(|f| covers(&[f], &t) && unsupported_names(&t, &[f]).is_empty());
+            if (2..=8).contains(&words) && not_english(&t).is_none() && within_one_fact {
                 return Ok(t);
             }
         }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::extractive::ExtractiveSummarizer;
 use super::llm::LlmSummarizer;
-use super::prompts::PromptTemplate;
+use super::prompts::{PromptTemplate, PROMPT_POINTS, PROMPT_POINTS_DIRECT, PROMPT_POINT_RETRY, PROMPT_TITLE};
 use super::seq2seq::{BartOptions, BartSummarizer};
 use super::Summarizer;
 use crate::device::{select_device, DeviceChoice};
@@ -25,6 +25,11 @@ pub const DEFAULT_SEED: u64 = 299792458;
 /// and 1/15).
 pub const DEFAULT_JUDGE_THRESHOLD: f32 = 0.7;
 
+/// LLMs below this many parameters are refused for `--direct`: measured on the seeds, SmolLM2-135M and
+/// Qwen2.5-Coder-0.5B left German and Dutch in most of their "English" points (see the README's quality
+/// table); Qwen2.5-Coder-1.5B wrote English. `--force-direct` overrides (for measurements).
+pub const MIN_DIRECT_PARAMETERS: u64 = 1_000_000_000;
+
 /// Everything that decides which summarizer runs and what it writes.
 #[derive(Debug, Clone)]
 pub struct SummarizerOptions {
@@ -35,6 +40,8 @@ pub struct SummarizerOptions {
     pub max_words: usize,
     /// Summarize the original language straight into English (no translation).
     pub direct: bool,
+    /// Allow `direct` with a model below [`MIN_DIRECT_PARAMETERS`].
+    pub force_direct: bool,
     /// A template replacing the per-article summary prompt.
     pub prompt: Option<PathBuf>,
     pub context: usize,
@@ -52,6 +59,7 @@ impl Default for SummarizerOptions {
             spec: None,
             max_words: DEFAULT_MAX_WORDS,
             direct: false,
+            force_direct: false,
             prompt: None,
             context: DEFAULT_CONTEXT,
             temperature: None,
@@ -131,9 +139,18 @@ impl SummarizerChoice {
             SummarizerChoice::Extractive { .. } => "extractive".into(),
             SummarizerChoice::Gguf(p) => {
                 let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                // "points-v1": grounded points (numbered sentences, grammar, checks); summaries of the
-                // free-text summarizer before it are redone
-                format!("gguf:{}:{size}|ctx={}|t={:?}|p={:?}|seed={}|prompt={prompt}|points-v1|judge={:?}", p.display(), o.context, o.temperature, o.top_p, o.seed, o.judge_threshold)
+                // the built-in prompts are part of the identity: a release that changes them redoes summaries
+                let builtin = sha256_hex(format!("{PROMPT_POINTS}{PROMPT_POINTS_DIRECT}{PROMPT_POINT_RETRY}{PROMPT_TITLE}").as_bytes());
+                format!(
+                    "gguf:{}:{size}|ctx={}|t={:?}|p={:?}|seed={}|prompt={prompt}|points={}|judge={:?}",
+                    p.display(),
+                    o.context,
+                    o.temperature,
+                    o.top_p,
+                    o.seed,
+                    &builtin[..12],
+                    o.judge_threshold
+                )
             }
             SummarizerChoice::Seq2Seq(dir) => {
                 let size = crate::hub::weights::find_weights(dir).and_then(|w| std::fs::metadata(w).ok()).map(|m| m.len()).unwrap_or(0);
@@ -150,6 +167,13 @@ impl SummarizerChoice {
             SummarizerChoice::Gguf(path) => {
                 let device = select_device(o.device)?;
                 let model = GgufLlm::load(path, &device)?;
+                if o.direct && !o.force_direct && model.parameters < MIN_DIRECT_PARAMETERS {
+                    return Err(Error::Usage(format!(
+                        "--direct needs a model that can translate: {} has {:.2} billion parameters, and models this small were measured leaving German and Dutch in their English summaries. Drop --direct (articles are then translated with OPUS-MT first) or use a larger model (qwen2.5-1.5b-instruct or larger); --force-direct overrides.",
+                        model.label,
+                        model.parameters as f64 / 1e9
+                    )));
+                }
                 let mut s = LlmSummarizer::new(model, o.context);
                 s.params = SamplingParams { temperature: o.temperature, top_p: o.top_p, seed: o.seed, ..Default::default() };
                 s.judge_threshold = o.judge_threshold;

@@ -128,6 +128,20 @@ impl LlmSummarizer {
     }
 }
 
+/// Amounts (money, percentages, scaled numbers) of the cited sentences that `text` does not state.
+fn omitted_amounts(text: &str, citations: &[usize], sentences: &[String], lang: &str) -> Vec<String> {
+    use crate::pipeline::factcheck::quantities::{quantities, supports, Kind, Unit};
+    let have = quantities(text, "en");
+    citations
+        .iter()
+        .filter_map(|&c| sentences.get(c - 1))
+        .flat_map(|s| quantities(s, lang))
+        .filter(|q| q.kind == Kind::Amount && (q.scaled || q.unit != Unit::None))
+        .filter(|q| !have.iter().any(|h| supports(q, h)))
+        .map(|q| q.text)
+        .collect()
+}
+
 /// Pieces of `text` of at most `budget` (by `count`), cut at spaces where possible, in order, and
 /// together all of `text`.
 fn split_to_fit(text: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> Vec<String> {
@@ -231,6 +245,21 @@ impl Summarizer for LlmSummarizer {
             let checks = self.check(&d.text, &d.citations, &sentences, article, &earlier, true)?;
             let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
             if failed.is_empty() {
+                // a lead point that leaves out the amounts its sentences give is written once more with them
+                let omitted = omitted_amounts(&d.text, &d.citations, &sentences, &article.language);
+                if points.len() < 3 && !omitted.is_empty() {
+                    let note = Check { check: CheckKind::Numbers, ok: false, detail: format!("it leaves out the amounts its sentences give: {}", omitted.join(", ")) };
+                    let (rewrite, g) = self.rewrite(&d, &[&note], &sentences, article)?;
+                    prompt_tokens += g.prompt_tokens;
+                    generated_tokens += g.generated_tokens;
+                    if let Some(r) = rewrite {
+                        let checks2 = self.check(&r.text, &r.citations, &sentences, article, &earlier, true)?;
+                        if checks2.iter().all(|c| c.ok) && omitted_amounts(&r.text, &r.citations, &sentences, &article.language).len() < omitted.len() {
+                            points.push(SummaryPoint { text: r.text, citations: r.citations, status: PointStatus::Regenerated, checks: checks2, draft: Some(d.text) });
+                            continue;
+                        }
+                    }
+                }
                 points.push(SummaryPoint { text: d.text, citations: d.citations, status: PointStatus::Verified, checks, draft: None });
                 continue;
             }
@@ -263,6 +292,19 @@ impl Summarizer for LlmSummarizer {
                 dropped.push(DroppedPoint { text: d.text, citations: d.citations, reason: why.join("; ") });
             }
         }
+        if points.is_empty() {
+            if article.language != "en" {
+                return Err(Error::Input {
+                    path: article.title.clone().unwrap_or_default(),
+                    reason: format!("the model wrote no point that passed the checks ({} written, all dropped: {})", dropped.len(), dropped.iter().map(|d| d.reason.as_str()).collect::<Vec<_>>().join("; ")),
+                });
+            }
+            // nothing the model wrote held: the article's central sentences, quoted
+            for i in super::extractive::ExtractiveSummarizer::choose(&sentences, max_words) {
+                let checks = vec![Check { check: CheckKind::Support, ok: true, detail: "quoted: no point the model wrote passed its checks".into() }];
+                points.push(SummaryPoint { text: sentences[i].clone(), citations: vec![i + 1], status: PointStatus::Quoted, checks, draft: None });
+            }
+        }
         Ok(Summary {
             text: points.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" "),
             method: if runs.len() == 1 { SummaryMethod::Llm } else { SummaryMethod::LlmMapReduce },
@@ -291,6 +333,13 @@ impl TextWriter for LlmSummarizer {
     fn write_constrained(&mut self, system: &str, user: &str, constraint: &mut dyn Constraint, max_new_tokens: usize) -> Result<Generated> {
         let params = self.params(max_new_tokens);
         self.model.chat_constrained(system, user, &params, constraint)
+    }
+
+    fn supports(&mut self, claim: &str, evidence: &[&str], language: &str) -> Result<Option<bool>> {
+        match self.judge_threshold {
+            Some(t) => Ok(Some(support_log_odds(&mut self.model, claim, evidence, language)? >= t)),
+            None => Ok(None),
+        }
     }
 }
 

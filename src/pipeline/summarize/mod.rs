@@ -145,6 +145,9 @@ pub trait TextWriter {
     fn write(&mut self, system: &str, user: &str, max_new_tokens: usize) -> Result<Generated>;
     /// One chat turn whose reply must satisfy `constraint`.
     fn write_constrained(&mut self, system: &str, user: &str, constraint: &mut dyn crate::generation::constraint::Constraint, max_new_tokens: usize) -> Result<Generated>;
+    /// The writer's verdict on whether `evidence` (sentences in `language`) says what `claim` says;
+    /// `None` when it does not judge (see [`verify`]).
+    fn supports(&mut self, claim: &str, evidence: &[&str], language: &str) -> Result<Option<bool>>;
 }
 
 pub(crate) fn language_name(code: &str) -> &str {
