@@ -66,7 +66,10 @@ pub fn supported(item: &str, text: &str) -> bool {
     let lower = text.to_lowercase();
     let it = item.to_lowercase();
     let stem = it.trim_end_matches("'s").trim_end_matches('’');
-    lower.contains(stem) || (stem.len() > 4 && lower.contains(&stem[..stem.len() - 1]))
+    // the stem without its last letter (a plural or case ending); by characters, not bytes: "bogotá"
+    // ends in a two-byte letter, and a byte slice there panicked
+    let shorter = stem.char_indices().last().map(|(i, _)| &stem[..i]).unwrap_or(stem);
+    lower.contains(stem) || (stem.len() > 4 && lower.contains(shorter))
 }
 
 pub fn unsupported_items(text: &str, sources: &[&str]) -> Vec<String> {

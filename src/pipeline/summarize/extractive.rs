@@ -23,15 +23,25 @@ fn content_words(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// Sentences TextRank ranks at most: the first ones of the article. The similarity matrix has a weight per
+/// pair, so its memory and time grow with the square of this: 2,000 sentences (some 40,000 words, ten
+/// times a long news article) are a 32 MB matrix, where 40,000 short sentences of a 2 MB file took
+/// 5.8 GB and aborted the batch. The lead of a news article carries its content; sentences past the cap
+/// are not candidates.
+pub const MAX_SENTENCES: usize = 2000;
+
 impl ExtractiveSummarizer {
-    /// The highest-ranked sentences within `max_words`, in article order.
+    /// The highest-ranked sentences within `max_words`, in article order. Never more than `max_words`
+    /// words: a sentence longer than the whole budget is cut at it, with an ellipsis.
     pub fn extract(text: &str, language: &str, max_words: usize) -> String {
         let splitter = SentenceSplitter::new(language);
-        let sentences: Vec<&str> = text.split('\n').filter(|p| !p.trim().is_empty()).flat_map(|p| splitter.split(p.trim())).collect();
-        if sentences.is_empty() {
+        let sentences: Vec<&str> =
+            text.split('\n').filter(|p| !p.trim().is_empty()).flat_map(|p| splitter.split(p.trim())).take(MAX_SENTENCES).collect();
+        if sentences.is_empty() || max_words == 0 {
             return String::new();
         }
         let words: Vec<Vec<String>> = sentences.iter().map(|s| content_words(s)).collect();
+        let sets: Vec<std::collections::HashSet<&str>> = words.iter().map(|ws| ws.iter().map(String::as_str).collect()).collect();
         let n = sentences.len();
         let mut w = vec![vec![0f64; n]; n];
         for i in 0..n {
@@ -39,7 +49,7 @@ impl ExtractiveSummarizer {
                 if i == j || words[i].len() < 2 || words[j].len() < 2 {
                     continue;
                 }
-                let overlap = words[i].iter().filter(|x| words[j].contains(x)).count() as f64;
+                let overlap = words[i].iter().filter(|x| sets[j].contains(x.as_str())).count() as f64;
                 w[i][j] = overlap / ((words[i].len() as f64).ln() + (words[j].len() as f64).ln());
             }
         }
@@ -62,13 +72,13 @@ impl ExtractiveSummarizer {
         order.sort_by(|&a, &b| score[b].partial_cmp(&score[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
         let mut chosen = Vec::new();
         let mut count = 0;
-        for i in order {
+        for &i in &order {
             // a sentence sharing no content with any other is off-topic: never filler
             if out_sum[i] == 0.0 && i != 0 && !chosen.is_empty() {
                 continue;
             }
             let len = sentences[i].split_whitespace().count();
-            if count + len > max_words && !chosen.is_empty() {
+            if count + len > max_words {
                 continue;
             }
             chosen.push(i);
@@ -76,6 +86,12 @@ impl ExtractiveSummarizer {
             if count >= max_words {
                 break;
             }
+        }
+        if chosen.is_empty() {
+            // every sentence is longer than the budget: the best one, cut at it
+            let best = sentences[order[0]];
+            let cut: Vec<&str> = best.split_whitespace().take(max_words).collect();
+            return format!("{} …", cut.join(" "));
         }
         chosen.sort();
         chosen.iter().map(|&i| sentences[i]).collect::<Vec<_>>().join(" ")
@@ -104,6 +120,13 @@ impl Summarizer for ExtractiveSummarizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sentence_longer_than_the_budget_is_cut_at_it() {
+        let long = vec!["Wort"; 500].join(" ") + ".";
+        let s = ExtractiveSummarizer::extract(&long, "de", 120);
+        assert_eq!(s.split_whitespace().filter(|w| *w != "…").count(), 120, "{s}");
+    }
 
     #[test]
     fn extractive_picks_central_sentences_within_budget() {

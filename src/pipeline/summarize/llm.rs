@@ -85,34 +85,8 @@ impl Summarizer for LlmSummarizer {
         let (chunk_sys, _) = self.chunk_prompt.fill(&[]);
         let overhead = self.model.count_tokens(&self.model.chat.render(&chunk_sys, &self.chunk_prompt.user))? + max_new + 16;
         let chunk_budget = self.context.saturating_sub(overhead).max(128);
-        let mut chunks: Vec<String> = Vec::new();
-        let mut cur = String::new();
-        for para in article.text.split("\n\n").flat_map(|p| p.split('\n')).filter(|p| !p.trim().is_empty()) {
-            let candidate = if cur.is_empty() { para.to_string() } else { format!("{cur}\n\n{para}") };
-            if !cur.is_empty() && self.model.count_tokens(&candidate)? > chunk_budget {
-                chunks.push(std::mem::take(&mut cur));
-                cur = para.to_string();
-            } else {
-                cur = candidate;
-            }
-            // a single paragraph over the budget is cut at sentence boundaries
-            while self.model.count_tokens(&cur)? > chunk_budget {
-                let sentences = SentenceSplitter::new("any").split(&cur).into_iter().map(String::from).collect::<Vec<_>>();
-                let half = (sentences.len() / 2).max(1);
-                if sentences.len() < 2 {
-                    let words: Vec<&str> = cur.split_whitespace().collect();
-                    let mid = words.len() / 2;
-                    chunks.push(words[..mid].join(" "));
-                    cur = words[mid..].join(" ");
-                } else {
-                    chunks.push(sentences[..half].join(" "));
-                    cur = sentences[half..].join(" ");
-                }
-            }
-        }
-        if !cur.is_empty() {
-            chunks.push(cur);
-        }
+        let model = &self.model;
+        let chunks = chunk_text(&article.text, chunk_budget, &|t: &str| model.count_tokens(t))?;
         let parts = chunks.len().to_string();
         let mut facts = Vec::new();
         for (i, c) in chunks.iter().enumerate() {
@@ -147,6 +121,60 @@ impl TextWriter for LlmSummarizer {
     fn write(&mut self, system: &str, user: &str, max_new_tokens: usize) -> Result<Generated> {
         self.run(system, user, max_new_tokens)
     }
+}
+
+/// The map step's chunks: whole paragraphs packed up to `budget` tokens (by `count`); a paragraph over
+/// the budget is cut into pieces that fit ([`split_to_fit`]). Every chunk is non-empty and the text's
+/// paragraphs come out in order.
+pub fn chunk_text(text: &str, budget: usize, count: &dyn Fn(&str) -> Result<usize>) -> Result<Vec<String>> {
+    let mut chunks: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for para in text.split("\n\n").flat_map(|p| p.split('\n')).filter(|p| !p.trim().is_empty()) {
+        let candidate = if cur.is_empty() { para.to_string() } else { format!("{cur}\n\n{para}") };
+        if count(&candidate)? <= budget {
+            cur = candidate;
+            continue;
+        }
+        if !cur.is_empty() {
+            chunks.push(std::mem::take(&mut cur));
+        }
+        let mut pieces = split_to_fit(para, budget, count)?;
+        cur = pieces.pop().unwrap_or_default();
+        chunks.extend(pieces);
+    }
+    if !cur.is_empty() {
+        chunks.push(cur);
+    }
+    Ok(chunks)
+}
+
+/// Cut a text over `budget` tokens into pieces within it: in halves at sentence boundaries, else at
+/// spaces, else (a single giant token, no spaces) by characters. Each cut leaves two non-empty,
+/// strictly shorter halves, so this always ends; a lone character over the budget stays as it is.
+/// (Cutting at word boundaries alone looped forever on a token with no spaces: the cut was at 0.)
+pub fn split_to_fit(text: &str, budget: usize, count: &dyn Fn(&str) -> Result<usize>) -> Result<Vec<String>> {
+    if text.chars().nth(1).is_none() || count(text)? <= budget {
+        return Ok(vec![text.to_string()]);
+    }
+    let sentences = SentenceSplitter::new("any").split(text);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (head, rest) = if sentences.len() >= 2 {
+        let half = sentences.len() / 2;
+        (sentences[..half].join(" "), sentences[half..].join(" "))
+    } else if words.len() >= 2 {
+        let mid = words.len() / 2;
+        (words[..mid].join(" "), words[mid..].join(" "))
+    } else {
+        let t = text.trim();
+        let mid = t.char_indices().nth(t.chars().count() / 2).map(|(i, _)| i).unwrap_or(t.len());
+        (t[..mid].to_string(), t[mid..].to_string())
+    };
+    if head.is_empty() || rest.is_empty() {
+        return Ok(vec![text.to_string()]);
+    }
+    let mut out = split_to_fit(&head, budget, count)?;
+    out.extend(split_to_fit(&rest, budget, count)?);
+    Ok(out)
 }
 
 /// Drop the chatter small models put around a summary ("Summary:", headings, quotes).
