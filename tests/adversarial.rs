@@ -548,11 +548,16 @@ fn item11_one_run_at_a_time_per_output_folder() {
 
 // 12 -----------------------------------------------------------------------------------------------
 
-/// Runs a command as `nobody` when the tests run as root (root reads a chmod 000 folder), with the
-/// tree it works in handed to `nobody`.
-fn unprivileged(mut cmd: Command, tree: &Path) -> Command {
+/// True when the tests run as root (who reads a chmod 000 folder anyway).
+fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs a command as `nobody` when the tests run as root, with the tree it works in handed to `nobody`
+/// (the tree must hold everything the command reads: the binary and the model are copied into it).
+fn unprivileged(mut cmd: Command, tree: &Path) -> Command {
+    if !is_root() {
         return cmd;
     }
     fn chown_all(p: &Path) {
@@ -594,9 +599,21 @@ fn item12_unreadable_folders_bad_bytes_and_odd_names_are_reported() {
     std::fs::copy(seed("004_cfe423b33326e34a.txt"), input.join("odd\nname.txt")).unwrap();
     std::fs::set_permissions(input.join("locked"), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let out = root.join("out");
-    let m = model();
-    let mut c = vertolk(&["brief", s(&input), "--out", s(&out), "--model", &m, "--summarizer", "extractive"]);
-    c.env("HF_HUB_CACHE", root.join("cache"));
+    let (mut m, mut bin) = (model(), common::bin());
+    if is_root() {
+        // `nobody` may not reach the checkout or the target folder: give it copies inside the tree
+        let (mc, bc) = (root.join("model"), root.join("vertolk"));
+        std::fs::create_dir(&mc).unwrap();
+        for e in std::fs::read_dir(&m).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), mc.join(e.file_name())).unwrap();
+        }
+        std::fs::copy(&bin, &bc).unwrap();
+        (m, bin) = (mc.display().to_string(), bc.display().to_string());
+    }
+    let mut c = Command::new(&bin);
+    c.args(["brief", s(&input), "--out", s(&out), "--model", &m, "--summarizer", "extractive"]);
+    c.env("HF_ENDPOINT", "http://127.0.0.1:9").env("HF_HUB_OFFLINE", "1").env("HF_HUB_CACHE", root.join("cache")).stdin(Stdio::null());
     let r = run_limited(unprivileged(c, &root), Duration::from_secs(120));
     std::fs::set_permissions(input.join("locked"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     assert_eq!(r.code, Some(3), "{r:?}");
