@@ -15,6 +15,11 @@ pub mod exit_code {
     /// A model is not available: not in the cache while offline, hub unreachable, a download that
     /// failed (stalled, dropped, refused, corrupt, another process's lock), or files missing/corrupt.
     pub const MODEL_UNAVAILABLE: i32 = 4;
+    /// Stopped by a signal (SIGINT, SIGTERM, ...): 128 + its number, as shells report a signalled process;
+    /// `brief` writes `report.json` for what was finished first.
+    pub fn interrupted(signal: i32) -> i32 {
+        128 + signal
+    }
 }
 
 /// The exit code of a batch: all done 0; a missing model 4 (not the inputs' fault); nothing done 1;
@@ -70,6 +75,14 @@ pub enum Error {
     #[error(transparent)]
     Candle(Arc<candle_core::Error>),
 
+    /// SIGINT or SIGTERM arrived (the signal's number): work stopped between two steps, nothing half-written.
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
+
+    /// Another process holds the lock on an output folder.
+    #[error("{0}")]
+    Locked(String),
+
     /// A broken invariant of vertolk itself (a bug), never the user's input.
     #[error("internal error (please report): {0}")]
     Internal(String),
@@ -118,10 +131,13 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::UnknownModel { .. } => exit_code::USAGE,
+            // a config that cannot describe a working model is a corrupt model file, not bad input
             Error::ModelUnavailable(_)
             | Error::Download { .. }
             | Error::InvalidModelFile { .. }
+            | Error::InvalidConfig { .. }
             | Error::TranslatorUnavailable { .. } => exit_code::MODEL_UNAVAILABLE,
+            Error::Interrupted(sig) => exit_code::interrupted(*sig),
             _ => exit_code::FAILURE,
         }
     }

@@ -82,7 +82,7 @@ struct SourceArticle {
 }
 
 fn read_source(path: &Path, preparer: &Preparer) -> Result<SourceArticle> {
-    let p = preparer.prepare(&Source::File(path.to_path_buf()))?;
+    let p = preparer.prepare(&Source::file(path))?;
     let splitter = SentenceSplitter::new(&p.language.lang);
     let sentences = p.document.blocks.iter().flat_map(|b| splitter.split(&b.text)).map(String::from).collect();
     Ok(SourceArticle { language: p.language.lang.clone(), title: p.document.meta.title.clone(), sentences })
@@ -307,7 +307,7 @@ fn point_problems(text: &str) -> (bool, bool) {
 /// Evaluate a `brief` output folder against key facts: per article (matched by the first three
 /// characters of the file name, the seeds' number) and the briefing.
 pub fn evaluate_output(out: &Path, facts: &[ArticleFacts]) -> Result<(Vec<ArticleEval>, BriefingEval)> {
-    let records = crate::run::collect_records(&[out.to_path_buf()])?;
+    let records = crate::run::collect_records(out)?;
     let number = |name: &str| -> String { Path::new(name).file_name().map(|f| f.to_string_lossy().chars().take(3).collect()).unwrap_or_default() };
     let mut articles = Vec::new();
     let mut all_traps: Vec<String> = Vec::new();

@@ -10,7 +10,7 @@
 //! - [`models`]: one file per architecture (Marian, BART, llama-family GGUF), candle-transformers' shape;
 //! - [`generation`] (search over any encoder-decoder) and [`tokenizer`];
 //! - [`kernels`]: CPU kernels, slices in and slices out;
-//! - [`error`], [`device`], [`progress`], [`hash`]: shared by all.
+//! - [`error`], [`device`], [`progress`], [`hash`], [`interrupt`]: shared by all.
 //!
 //! `main.rs` only calls [`cli::main`].
 pub mod bench;
@@ -21,6 +21,7 @@ pub mod eval;
 pub mod generation;
 pub mod hash;
 pub mod hub;
+pub mod interrupt;
 pub mod kernels;
 pub mod models;
 pub mod pipeline;

@@ -1,5 +1,5 @@
 //! The architecture, checked: every `crate::…` and `super::…` path in `src/` points down the layers
-//! (cli → run/bench → pipeline → hub → models → generation/tokenizer → kernels → device/progress/hash →
+//! (cli → run/bench → pipeline → hub → models → generation/tokenizer → kernels → device/progress/hash/interrupt →
 //! error), the pipeline's stages import only earlier stages (input → detect → prepare → segment →
 //! translate → factcheck → summarize → briefing), and no two sibling modules of a layer import each other.
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("device", 1),
     ("progress", 1),
     ("hash", 1),
+    ("interrupt", 1),
     ("kernels", 2),
     ("generation", 3),
     ("tokenizer", 3),
@@ -19,8 +20,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("pipeline", 6),
     ("run", 7),
     ("bench", 7),
-    ("eval", 7),
-    ("cli", 8),
+    ("eval", 8),
+    ("cli", 9),
 ];
 
 const STAGES: &[&str] = &["input", "detect", "prepare", "segment", "translate", "factcheck", "summarize", "briefing"];

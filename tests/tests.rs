@@ -3,8 +3,10 @@
 //! with `--include-ignored` (what `.ci/run` does); a missing folder then fails, never skips.
 mod common;
 
+mod adversarial;
 mod cli;
 mod downloads;
+mod fuzz;
 mod hub;
 mod layers;
 mod models_bart;

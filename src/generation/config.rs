@@ -122,6 +122,27 @@ impl GenerationConfig {
         Ok(cfg)
     }
 
+    /// Reject settings no model with `vocab` target tokens can generate with: every token id in the
+    /// vocabulary (an out-of-range `eos_token_id` never ends a hypothesis, so every translation ran to
+    /// the length limit and came out empty), and room for at least one generated token.
+    pub fn validate(&self, vocab: usize) -> std::result::Result<(), String> {
+        let mut ids: Vec<(&str, u32)> = vec![("decoder_start_token_id", self.decoder_start_token_id), ("pad_token_id", self.pad_token_id)];
+        ids.extend(self.eos_token_ids.iter().map(|&e| ("eos_token_id", e)));
+        ids.extend(self.forced_eos_token_id.map(|e| ("forced_eos_token_id", e)));
+        ids.extend(self.forced_bos_token_id.map(|e| ("forced_bos_token_id", e)));
+        ids.extend(self.bad_words_ids.iter().flatten().map(|&e| ("bad_words_ids", e)));
+        if let Some((name, id)) = ids.into_iter().find(|(_, id)| *id as usize >= vocab) {
+            return Err(format!("{name} {id} is outside the vocabulary of {vocab}"));
+        }
+        if self.eos_token_ids.is_empty() {
+            return Err("eos_token_id is an empty list".into());
+        }
+        if self.effective_max_length() < 2 {
+            return Err(format!("max_length {} leaves no room to generate (the start token takes one)", self.effective_max_length()));
+        }
+        Ok(())
+    }
+
     /// Total decoder length, start token included, as `generate()` computes it.
     pub fn effective_max_length(&self) -> usize {
         match self.max_new_tokens {

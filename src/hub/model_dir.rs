@@ -13,6 +13,20 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
 }
 
+/// Where in `text` a parse error is (serde names the type, not the field): ` (near `…`)`, the 40
+/// characters before its position, which hold the field's name.
+fn near(text: &str, line: usize, column: usize) -> String {
+    let Some(l) = text.lines().nth(line.saturating_sub(1)) else { return String::new() };
+    let upto: Vec<char> = l.chars().take(column).collect();
+    let from = upto.len().saturating_sub(40);
+    let s: String = upto[from..].iter().collect();
+    if s.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" (near `{}`)", s.trim())
+    }
+}
+
 /// `config.json` parsed as `C` and checked with `validate`; also its text, which the generation settings
 /// fall back to. `what` names the config in errors ("Marian config").
 pub fn read_config<C: serde::de::DeserializeOwned>(
@@ -23,7 +37,7 @@ pub fn read_config<C: serde::de::DeserializeOwned>(
     let path = dir.join("config.json");
     let text = read_text(&path)?;
     let invalid = |reason: String| Error::InvalidConfig { what, path: path.clone(), reason };
-    let config: C = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let config: C = serde_json::from_str(&text).map_err(|e| invalid(format!("{e}{}", near(&text, e.line(), e.column()))))?;
     validate(&config).map_err(invalid)?;
     Ok((config, text))
 }

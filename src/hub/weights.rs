@@ -92,6 +92,7 @@ pub fn load_tensors(path: &Path, dtype: DType, device: &Device) -> Result<HashMa
 /// builds a tree of objects, it never imports or calls anything.
 fn read_legacy(path: &Path) -> Result<Vec<(String, Tensor)>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut r = BufReader::new(file);
     let mut magic = [0u8; LEGACY_MAGIC.len()];
     r.read_exact(&mut magic).map_err(|e| Error::io(path, e))?;
@@ -139,10 +140,13 @@ fn read_legacy(path: &Path) -> Result<Vec<(String, Tensor)>> {
         r.read_exact(&mut n).map_err(|e| invalid(path, format!("truncated storage {key}: {e}")))?;
         let count = u64::from_le_bytes(n) as usize;
         let size = *elem_size.get(key.as_str()).unwrap_or(&4);
+        // a storage cannot be larger than what is left of the file: a corrupt count (up to 2^64) was
+        // allocated before the read could fail (found by tests/fuzz.rs)
+        let remaining = file_len.saturating_sub(std::io::Seek::stream_position(&mut r).map_err(|e| Error::io(path, e))?);
         let bytes = count
             .checked_mul(size)
-            .filter(|b| *b <= 1 << 36)
-            .ok_or_else(|| invalid(path, format!("storage {key} has an absurd size")))?;
+            .filter(|b| *b as u64 <= remaining)
+            .ok_or_else(|| invalid(path, format!("storage {key} is larger than the rest of the file (truncated or corrupt)")))?;
         let mut data = vec![0u8; bytes];
         r.read_exact(&mut data).map_err(|e| invalid(path, format!("truncated storage {key}: {e}")))?;
         storages.insert(key.clone(), data);

@@ -72,7 +72,10 @@ impl Config {
         if self.pad_token_id as usize >= self.vocab_size {
             return Err(format!("pad_token_id {} outside the vocabulary", self.pad_token_id));
         }
-        Ok(())
+        super::transformer::check_position_count(self.max_position_embeddings)?;
+        let mut ids = vec![("eos_token_id", self.eos_token_id), ("decoder_start_token_id", self.decoder_start_token_id)];
+        ids.extend(self.forced_eos_token_id.map(|f| ("forced_eos_token_id", f)));
+        super::transformer::check_token_ids(&ids, self.vocab_size)
     }
 }
 

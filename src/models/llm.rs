@@ -147,6 +147,33 @@ pub struct GgufLlm {
     token_bytes: Option<Vec<Option<Vec<u8>>>>,
 }
 
+/// candle's GGUF header reader, with a panic inside it (a zero `general.alignment` divided by) turned
+/// into an error: a corrupt file must fail its check, not take the process down.
+pub fn read_gguf<R: std::io::Read + std::io::Seek>(r: &mut R) -> std::result::Result<gguf_file::Content, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| gguf_file::Content::read(r))) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("the GGUF header is corrupt (the reader failed on it)".into()),
+    }
+}
+
+/// Every tensor of a GGUF header lies inside the file, whole. Returns the number of tensors.
+pub fn gguf_layout(content: &gguf_file::Content, file_len: u64) -> std::result::Result<usize, String> {
+    let data = file_len.checked_sub(content.tensor_data_offset).ok_or("GGUF tensor data starts past the end of the file")?;
+    for (name, t) in &content.tensor_infos {
+        let (block, size) = (t.ggml_dtype.block_size() as u64, t.ggml_dtype.type_size() as u64);
+        let elems = t.shape.dims().iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).ok_or_else(|| format!("GGUF tensor {name}: shape overflows"))?;
+        if block == 0 || elems % block != 0 {
+            return Err(format!("GGUF tensor {name}: {elems} values do not fill whole {block}-value blocks"));
+        }
+        let bytes = (elems / block).checked_mul(size).ok_or_else(|| format!("GGUF tensor {name}: size overflows"))?;
+        let end = t.offset.checked_add(bytes).ok_or_else(|| format!("GGUF tensor {name}: offset overflows"))?;
+        if end > data {
+            return Err(format!("GGUF tensor {name} ends at byte {end} of the data, which has {data} (truncated file)"));
+        }
+    }
+    Ok(content.tensor_infos.len())
+}
+
 /// Process prompts in chunks of this many tokens (bounded memory, and a KV cache that grows in steps).
 /// Chunks start at multiples of this, whatever is cached: a prompt that shares a prefix with the
 /// previous one reuses the cached chunks of that prefix and computes the rest exactly as a fresh run
@@ -197,7 +224,10 @@ impl GgufLlm {
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidModelFile { path: path.to_path_buf(), reason };
         let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let content = gguf_file::Content::read(&mut file).map_err(|e| invalid(format!("GGUF: {e}")))?;
+        let content = read_gguf(&mut file).map_err(|e| invalid(format!("GGUF: {e}")))?;
+        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        // tensors past the end of a truncated file: refused here, before any is read
+        gguf_layout(&content, file_len).map_err(invalid)?;
         let arch = metadata_str(&content, "general.architecture").cloned().ok_or_else(|| invalid("no general.architecture".into()))?;
         let name = metadata_str(&content, "general.name").cloned().unwrap_or_else(|| arch.clone());
         let parameters: u64 = content.tensor_infos.values().map(|t| t.shape.elem_count() as u64).sum();
@@ -435,6 +465,7 @@ impl GgufLlm {
         let mut out: Vec<u32> = Vec::new();
         let mut stopped = false;
         while out.len() < params.max_new_tokens {
+            crate::interrupt::check()?;
             let mut l = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?;
             if params.repeat_penalty != 1.0 && !out.is_empty() {
                 let start = out.len().saturating_sub(params.repeat_last_n);

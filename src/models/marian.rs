@@ -9,7 +9,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 
 pub use super::transformer::{padding_bias, Activation, DecoderState};
 use super::transformer::{
-    check_heads, check_positions, final_logits_bias, output_weight, shared_embedding, DecoderStack, EncoderStack, Proj, Quantize,
+    check_heads, check_position_count, check_positions, check_token_ids, final_logits_bias, output_weight, shared_embedding, DecoderStack, EncoderStack, Proj, Quantize,
     StackDims,
 };
 
@@ -72,7 +72,10 @@ impl Config {
         if self.pad_token_id as usize >= self.vocab_size.max(self.target_vocab_size()) {
             return Err(format!("pad_token_id {} outside the vocabulary", self.pad_token_id));
         }
-        Ok(())
+        check_position_count(self.max_position_embeddings)?;
+        let mut ids = vec![("eos_token_id", self.eos_token_id), ("decoder_start_token_id", self.decoder_start_token_id)];
+        ids.extend(self.forced_eos_token_id.map(|f| ("forced_eos_token_id", f)));
+        check_token_ids(&ids, self.target_vocab_size())
     }
 }
 

@@ -408,6 +408,32 @@ pub fn check_heads(d_model: usize, encoder_heads: usize, decoder_heads: usize) -
     Ok(())
 }
 
+/// Most positions a config may ask for. Marian builds its sinusoidal table from the config alone
+/// (`max_position_embeddings × d_model` floats), so `1e9` asked for 256 GB and aborted; real models
+/// have 512 (OPUS-MT) to 1,024 (BART), and 65,536 × 1,024 floats are 256 MB.
+pub const MAX_POSITIONS: usize = 65_536;
+/// Fewest positions a config may have: fewer cannot hold one sentence (0 failed every input).
+pub const MIN_POSITIONS: usize = 16;
+
+/// `max_position_embeddings` within [`MIN_POSITIONS`]..=[`MAX_POSITIONS`].
+pub fn check_position_count(n: usize) -> std::result::Result<(), String> {
+    if !(MIN_POSITIONS..=MAX_POSITIONS).contains(&n) {
+        return Err(format!("max_position_embeddings {n} is outside {MIN_POSITIONS}..={MAX_POSITIONS}"));
+    }
+    Ok(())
+}
+
+/// Token ids the config names must be in the vocabulary (an `eos_token_id` outside it never ends
+/// generation; a `decoder_start_token_id` outside it fails every input).
+pub fn check_token_ids(ids: &[(&str, u32)], vocab: usize) -> std::result::Result<(), String> {
+    for (name, id) in ids {
+        if *id as usize >= vocab {
+            return Err(format!("{name} {id} is outside the vocabulary of {vocab}"));
+        }
+    }
+    Ok(())
+}
+
 /// A sequence of `upto` tokens must fit the model's position table.
 pub fn check_positions(upto: usize, max_positions: usize) -> Result<()> {
     if upto > max_positions {

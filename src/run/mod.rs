@@ -1,12 +1,17 @@
-//! `vertolk brief`: the folder job. Resumable (a content-addressed record per article), atomic (temp file
-//! + rename for every output), per-file errors that never sink the batch, and scale-out by shards that a
-//! merge step turns into one briefing.
+//! `vertolk brief`: the folder job. Resumable (a content-addressed record per article), atomic (a temp
+//! file and a rename for every output), per-file errors that never sink the batch, and scale-out by
+//! shards that a merge step turns into one briefing.
 //!
 //! Layout of `--out`:
 //!   `<stem>.en.md`, `<stem>.summary.md`   per article
 //!   `briefing.md`, `briefing.json`         the cited cross-article briefing
 //!   `report.json`                          per article: source, sha256, language, models, timings, flags, errors
 //!   `articles/<stem>-<hash>.json`          the per-article record: the unit of resume and of `--merge`
+//!   `.vertolk.lock`                        while a run writes the folder (see [`fs::OutputLock`])
+//!
+//! Nothing takes the batch down: a bad input, a failed write (disk full) or a failed summary is that
+//! article's error in `report.json`; SIGINT/SIGTERM stop the run between two steps (translation
+//! batches, articles, generated tokens) with what is finished saved and `report.json` written.
 pub mod fs;
 pub mod outputs;
 pub mod record;
@@ -27,9 +32,10 @@ use crate::pipeline::prepare::{PreparedArticle, Preparer};
 use crate::pipeline::summarize::{Article, Summarizer};
 use crate::pipeline::translate::{ArticleText, SegmentFlag, TranslationPipeline};
 use fs::remove_stale_temp_files;
+pub use fs::OutputLock;
 pub use outputs::{briefing_is_current, write_article_outputs, write_briefing};
 pub use record::{briefing_key, collect_records, ArticleRecord, Timings};
-use record::{load_record, record_path, save_record, summary_key, translation_key};
+use record::{collect_shard_records, load_record, record_path, save_record, summary_key, summary_setup, translation_key};
 pub use report::{ArticleStatus, ArticleSummaryReport, FailureKind, Report, ReportEntry};
 pub use shard::Shard;
 
@@ -46,6 +52,8 @@ pub struct BriefOptions {
     /// The sentence-embedding model folder that groups the briefing's points; `None`: shared words.
     pub embedder: Option<PathBuf>,
     pub quiet: bool,
+    /// Notes from finding the inputs (duplicates, loops, renamed outputs), kept in `report.json`.
+    pub notes: Vec<String>,
 }
 
 /// The similarity the briefing groups points by: the embedding model when it loads, else shared
@@ -76,6 +84,11 @@ struct Pending {
     translation_cached: bool,
     summary_cached: bool,
 }
+
+/// Articles translated per call of the translate stage. Translation batches across the articles of one
+/// call (16 articles are some 500 sentences, enough to fill every batch of 32), and each call's records
+/// are saved before the next starts, so a killed or interrupted run loses at most one call's work.
+const TRANSLATE_CHUNK: usize = 16;
 
 /// A summarizer created on first use, so a fully cached re-run loads no model.
 pub struct LazySummarizer<'a> {
@@ -109,27 +122,34 @@ pub struct BriefOutcome {
 }
 
 /// The folder job: every article through the pipeline (resuming what earlier runs finished), then the
-/// briefing over the finished ones (unless this is a shard), then `report.json`.
+/// briefing over the finished ones (unless this is a shard or a signal stopped the run), then
+/// `report.json`. Holds the lock on `--out` throughout: a second run on the same folder fails at once.
 pub fn brief_folder(sources: &[Source], opts: &BriefOptions, translation: &TranslationPipeline, summarizer: &mut LazySummarizer) -> Result<BriefOutcome> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    let _lock = OutputLock::acquire(&opts.out)?;
     let mut report = run_articles(sources, opts, translation, summarizer)?;
+    report.notes = opts.notes.clone();
     let (mut briefing, mut briefing_kept) = (None, false);
     let t = Instant::now();
-    if report.done > 0 && opts.shard.is_none() {
+    if report.done > 0 && opts.shard.is_none() && report.signal.is_none() {
         let done: HashSet<&str> = report.articles.iter().filter(|e| e.status == ArticleStatus::Done).map(|e| e.source.as_str()).collect();
-        let records: Vec<ArticleRecord> = collect_records(&[opts.out.clone()])?.into_iter().filter(|r| done.contains(r.source.as_str())).collect();
+        let records: Vec<ArticleRecord> = collect_records(&opts.out)?.into_iter().filter(|r| done.contains(r.source.as_str())).collect();
         let key = briefing_key(&records, &format!("{}{}", opts.summarizer_id, grouping_id(opts.embedder.as_deref())));
         if briefing_is_current(&opts.out, &key) {
             briefing_kept = true;
+            report.briefing = Some(opts.out.join("briefing.md").display().to_string());
         } else {
-            let s = summarizer.get()?;
             let (sim, note) = similarity(opts.embedder.as_deref());
-            let mut b = write_briefing(&opts.out, &records, &key, sim.as_ref(), Some(s))?;
-            if let Some(n) = note {
-                b.notes.push(n);
+            match summarizer.get().and_then(|s| write_briefing(&opts.out, &records, &key, sim.as_ref(), Some(s))) {
+                Ok(mut b) => {
+                    b.notes.extend(note);
+                    briefing = Some(b);
+                    report.briefing = Some(opts.out.join("briefing.md").display().to_string());
+                }
+                Err(Error::Interrupted(sig)) => report.signal = Some(sig),
+                Err(e) => report.briefing_error = Some(e.to_string()),
             }
-            briefing = Some(b);
         }
-        report.briefing = Some(opts.out.join("briefing.md").display().to_string());
     }
     report.briefing_seconds = t.elapsed().as_secs_f64();
     report.seconds += report.briefing_seconds;
@@ -137,28 +157,51 @@ pub fn brief_folder(sources: &[Source], opts: &BriefOptions, translation: &Trans
     Ok(BriefOutcome { report, briefing, briefing_kept })
 }
 
-/// `--merge`: one briefing (and the per-article outputs) from the output folders of shard runs.
-/// Returns the number of articles and the briefing.
-pub fn merge_shards(dirs: &[PathBuf], out: &Path, writer_id: &str, embedder: Option<&Path>, summarizer: &mut LazySummarizer) -> Result<(usize, Briefing)> {
-    let records = collect_records(dirs)?;
-    if records.is_empty() {
+/// `--merge`: one briefing (and the per-article outputs and a `report.json`) from the output folders of
+/// shard runs, checked to be shards of one job (see [`record::collect_shard_records`]). Returns the
+/// report and the briefing.
+pub fn merge_shards(dirs: &[PathBuf], out: &Path, writer_id: &str, embedder: Option<&Path>, summarizer: &mut LazySummarizer) -> Result<(Report, Briefing)> {
+    let t0 = Instant::now();
+    let (found, notes) = collect_shard_records(dirs)?;
+    if found.is_empty() {
         return Err(Error::Usage("no finished articles in the given shard folders".into()));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let _lock = OutputLock::acquire(out)?;
+    remove_stale_temp_files(out);
+    let mut records: Vec<ArticleRecord> = found.iter().map(|(_, r)| r.clone()).collect();
+    // shards of different input lists may each have named an output the same: keep them apart
+    let mut count: std::collections::HashMap<String, usize> = Default::default();
+    for r in &records {
+        *count.entry(r.stem.to_lowercase()).or_default() += 1;
+    }
+    for r in records.iter_mut().filter(|r| count[&r.stem.to_lowercase()] > 1) {
+        r.stem = format!("{}-{}", r.stem, &crate::hash::sha256_hex(r.source.as_bytes())[..8]);
     }
     let key = briefing_key(&records, &format!("{writer_id}{}", grouping_id(embedder)));
     let s = summarizer.get()?;
     let (sim, note) = similarity(embedder);
     let mut b = write_briefing(out, &records, &key, sim.as_ref(), Some(s))?;
-    if let Some(n) = note {
-        b.notes.push(n);
-    }
-    for r in &records {
+    b.notes.extend(note);
+    let mut entries = Vec::new();
+    for ((path, _), r) in found.iter().zip(&records) {
         write_article_outputs(out, r)?;
+        entries.push(record_entry(r, path, true, true));
     }
-    Ok((records.len(), b))
+    let mut report = Report::new(entries, t0);
+    report.skipped = report.total;
+    report.notes = notes;
+    report.merged_from = dirs.iter().map(|d| d.display().to_string()).collect();
+    report.briefing = Some(out.join("briefing.md").display().to_string());
+    report::write_report(out, &report)?;
+    Ok((report, b))
 }
 
 /// Run the articles through the pipeline. Translators are loaded once per language, and not at all when
-/// every translation is cached; the summarizer is created only when a summary is missing.
+/// every translation is cached; the summarizer is created only when a summary is missing. A write that
+/// fails (disk full) fails that article, not the batch; a signal stops the run at the next article or
+/// translation batch, and the articles not finished are `interrupted` in the report. The caller holds
+/// the lock on `opts.out` ([`brief_folder`] does).
 pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &TranslationPipeline, summarizer: &mut LazySummarizer) -> Result<Report> {
     let t0 = Instant::now();
     std::fs::create_dir_all(opts.out.join("articles")).map_err(|e| Error::io(&opts.out, e))?;
@@ -169,13 +212,18 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
     let bars = crate::progress::bars_enabled(opts.quiet);
     let from = translation.options().document.from.clone();
     let preparer = Preparer::new(from.clone(), opts.max_input_bytes);
+    let summary_setup = summary_setup(&opts.summarizer_id, opts.max_words, opts.direct);
 
     // 1. read, hash, detect; reuse what earlier runs finished
     for (idx, src) in sources.iter().enumerate() {
+        if let Some(sig) = crate::interrupt::requested() {
+            entries[idx] = Some(ReportEntry::failed(src.name(), &Error::Interrupted(sig), false));
+            continue;
+        }
         let t = Instant::now();
         let prepared = match src {
-            Source::File(_) => preparer.prepare(src),
             Source::Stdin => Err(Error::Usage("`brief` reads files and folders, not stdin".into())),
+            _ => preparer.prepare(src),
         };
         let article = match prepared {
             Ok(a) => a,
@@ -187,12 +235,13 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
         let passes_through = article.passes_through(opts.direct);
         let translator = (!passes_through).then(|| translation.translator_key(&article.language.lang));
         let translation_key = translation_key(&article.sha256, translator.as_deref(), from.as_deref());
-        let rpath = record_path(&opts.out, &article.stem, &article.name);
+        // the record is found by the file's own stem, so renaming its outputs (a new input with the
+        // same stem) does not lose it
+        let rpath = record_path(&opts.out, &src.base_stem(), &article.name);
         let previous = load_record(&rpath).filter(|r| r.translation_key == translation_key);
         let translation_cached = previous.is_some();
         let mut record = previous.unwrap_or_else(|| ArticleRecord {
             source: article.name.clone(),
-            stem: article.stem.clone(),
             sha256: article.sha256.clone(),
             language: article.language.lang.clone(),
             language_confidence: article.language.confidence,
@@ -201,6 +250,9 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
             dropped_boilerplate: article.document.dropped.len(),
             ..Default::default()
         });
+        record.stem = article.stem.clone();
+        record.warnings = article.document.warnings.clone();
+        record.translator_setup = format!("{}|from={}", translator.as_deref().unwrap_or("none"), from.as_deref().unwrap_or("auto"));
         record.timings.read_s = t.elapsed().as_secs_f64();
         if !translation_cached && passes_through {
             let text = ArticleText::original(&article);
@@ -208,24 +260,27 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
             record.text_language = text.language;
             record.translation_md = text.markdown;
             record.title = text.title;
+            record.timings.translate_s = 0.0;
         }
         let summary_cached = record.summary_key.as_deref() == Some(summary_key(&record.translation_key, &opts.summarizer_id, opts.max_words, opts.direct).as_str()) && record.summary.is_some();
         pending.push(Pending { idx, record_path: rpath, record, article, translation_cached: translation_cached || passes_through, summary_cached });
     }
 
-    // 2. translate what is missing, batched across articles
+    // 2. translate what is missing, batched across articles, a chunk of articles at a time
     let need: Vec<usize> = (0..pending.len()).filter(|&i| !pending[i].translation_cached).collect();
     if !need.is_empty() {
-        let t = Instant::now();
-        let articles: Vec<&PreparedArticle> = need.iter().map(|&i| &pending[i].article).collect();
-        let pb = crate::progress::bar(bars, articles.len() as u64, "translate");
-        let results = translation.translate_articles(&articles, opts.direct);
-        pb.finish_and_clear();
-        let per_doc = t.elapsed().as_secs_f64() / need.len().max(1) as f64;
-        for (&i, r) in need.iter().zip(results) {
-            let p = &mut pending[i];
-            match r {
-                Ok(text) => {
+        let pb = crate::progress::bar(bars, need.len() as u64, "translate");
+        for chunk in need.chunks(TRANSLATE_CHUNK) {
+            let results = match crate::interrupt::requested() {
+                Some(sig) => chunk.iter().map(|_| Err(Error::Interrupted(sig))).collect(),
+                None => {
+                    let articles: Vec<&PreparedArticle> = chunk.iter().map(|&i| &pending[i].article).collect();
+                    translation.translate_articles(&articles, opts.direct)
+                }
+            };
+            for (&i, r) in chunk.iter().zip(results) {
+                let p = &mut pending[i];
+                let saved = r.and_then(|text| {
                     let r = &mut p.record;
                     if let Some(td) = &text.translation {
                         r.translator = td.models.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -234,24 +289,31 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
                         r.split_sentences = segs.iter().filter(|s| s.flags.contains(&SegmentFlag::SplitSentence)).count();
                         r.retried_segments = segs.iter().filter(|s| s.flags.contains(&SegmentFlag::Retried)).count();
                         r.flagged_segments = td.flagged_segments();
+                        // this article's own share of the batches it was in, not the chunk's average
+                        r.timings.translate_s = td.seconds;
                     }
                     r.text = text.text;
                     r.text_language = text.language;
                     r.translation_md = text.markdown;
                     r.title = text.title;
-                    r.timings.translate_s = per_doc;
                     r.summary = None;
                     r.summary_key = None;
-                    save_record(&p.record_path, r)?;
-                }
-                Err(e) => {
+                    save_record(&p.record_path, r)
+                });
+                if let Err(e) = saved {
                     entries[p.idx] = Some(ReportEntry::failed(p.record.source.clone(), &e, false));
                 }
+                pb.inc(1);
             }
         }
+        pb.finish_and_clear();
     }
-    for p in pending.iter().filter(|p| entries[p.idx].is_none() && p.translation_cached && p.record.summary_key.is_none()) {
-        save_record(&p.record_path, &p.record)?;
+    for p in pending.iter() {
+        if entries[p.idx].is_none() && p.translation_cached && p.record.summary_key.is_none() {
+            if let Err(e) = save_record(&p.record_path, &p.record) {
+                entries[p.idx] = Some(ReportEntry::failed(p.record.source.clone(), &e, true));
+            }
+        }
     }
 
     // 3. summarize what is missing, one article at a time, saving each as it completes
@@ -261,44 +323,48 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
         if entries[p.idx].is_some() {
             continue;
         }
+        if let Some(sig) = crate::interrupt::requested() {
+            entries[p.idx] = Some(ReportEntry::failed(p.record.source.clone(), &Error::Interrupted(sig), p.translation_cached));
+            continue;
+        }
         let key = summary_key(&p.record.translation_key, &opts.summarizer_id, opts.max_words, opts.direct);
         if !p.summary_cached {
             let s = summarizer.get()?;
             pb.set_message(p.record.stem.clone());
             let art = Article { title: p.record.title.clone(), date: p.record.date.clone(), language: p.record.text_language.clone(), text: p.record.text.clone() };
             let t = Instant::now();
-            match s.summarize(&art, opts.max_words) {
-                Ok(sum) => {
-                    // a title in another language (--direct) is translated by the summarizer, if it can
-                    if p.record.text_language != "en" && p.record.original_title.is_none() {
-                        if let Some(t) = p.record.title.clone() {
-                            if let Ok(Some(en)) = s.english_title(&t, &p.record.text_language) {
-                                p.record.original_title = Some(t);
-                                p.record.title = Some(en);
-                            }
+            let done = s.summarize(&art, opts.max_words).and_then(|sum| {
+                // a title in another language (--direct) is translated by the summarizer, if it can
+                if p.record.text_language != "en" && p.record.original_title.is_none() {
+                    if let Some(t) = p.record.title.clone() {
+                        if let Ok(Some(en)) = s.english_title(&t, &p.record.text_language) {
+                            p.record.original_title = Some(t);
+                            p.record.title = Some(en);
                         }
                     }
-                    p.record.summary_unsupported = summary_problems(&sum, &p.record.text);
-                    p.record.summary = Some(sum);
-                    p.record.summary_key = Some(key);
-                    p.record.timings.summarize_s = t.elapsed().as_secs_f64();
-                    save_record(&p.record_path, &p.record)?;
-                    if !bars && !opts.quiet {
-                        // no terminal for a bar: one plain line per finished article
-                        eprintln!("summarized {} ({:.1} s)", p.record.source, p.record.timings.summarize_s);
-                    }
                 }
-                Err(e) => {
-                    entries[p.idx] = Some(ReportEntry::failed(p.record.source.clone(), &e, p.translation_cached));
-                    pb.inc(1);
-                    continue;
-                }
-            }
+                p.record.summary_unsupported = summary_problems(&sum, &p.record.text);
+                p.record.summary = Some(sum);
+                p.record.summary_key = Some(key);
+                p.record.summary_setup = summary_setup.clone();
+                p.record.timings.summarize_s = t.elapsed().as_secs_f64();
+                save_record(&p.record_path, &p.record)
+            });
             pb.inc(1);
+            if let Err(e) = done {
+                entries[p.idx] = Some(ReportEntry::failed(p.record.source.clone(), &e, p.translation_cached));
+                continue;
+            }
+            if !bars && !opts.quiet {
+                // no terminal for a bar: one plain line per finished article
+                eprintln!("summarized {} ({:.1} s)", p.record.source, p.record.timings.summarize_s);
+            }
         }
         // per-article outputs (rewritten from the record; cheap, and repairs deleted files)
-        write_article_outputs(&opts.out, &p.record)?;
-        entries[p.idx] = Some(entry_for(p));
+        entries[p.idx] = Some(match write_article_outputs(&opts.out, &p.record) {
+            Ok(()) => entry_for(p),
+            Err(e) => ReportEntry::failed(p.record.source.clone(), &e, p.translation_cached),
+        });
     }
     pb.finish_and_clear();
 
@@ -307,6 +373,7 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
         .iter()
         .filter(|p| p.translation_cached && p.summary_cached && report.articles.get(p.idx).map(|e| e.status == ArticleStatus::Done).unwrap_or(false))
         .count();
+    report.signal = crate::interrupt::requested().filter(|_| report.interrupted > 0);
     Ok(report)
 }
 
@@ -320,15 +387,20 @@ fn summary_problems(sum: &crate::pipeline::summarize::Summary, text: &str) -> Ve
 }
 
 fn entry_for(p: &Pending) -> ReportEntry {
-    let r = &p.record;
+    record_entry(&p.record, &p.record_path, p.translation_cached, p.summary_cached)
+}
+
+/// The report entry of a finished article.
+fn record_entry(r: &ArticleRecord, record_path: &Path, translation_cached: bool, summary_cached: bool) -> ReportEntry {
     ReportEntry {
         source: r.source.clone(),
         status: ArticleStatus::Done,
         error: None,
         error_kind: None,
-        record: Some(p.record_path.display().to_string()),
-        translation_cached: p.translation_cached,
-        summary_cached: p.summary_cached,
+        record: Some(record_path.display().to_string()),
+        translation_cached,
+        summary_cached,
+        warnings: r.warnings.clone(),
         article: Some(ArticleSummaryReport {
             sha256: r.sha256.clone(),
             language: r.language.clone(),

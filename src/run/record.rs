@@ -46,6 +46,16 @@ pub struct ArticleRecord {
     pub summary: Option<Summary>,
     pub summary_unsupported: Vec<String>,
     pub timings: Timings,
+    /// What the reader should know about the input (e.g. invalid bytes replaced).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The translation setup in words (translator, beams, segment budget; "none" when the text passed
+    /// through): `--merge` refuses shards whose setups differ. Empty in records of older versions.
+    #[serde(default)]
+    pub translator_setup: String,
+    /// The summary setup in words (summarizer, length, direct), for the same check.
+    #[serde(default)]
+    pub summary_setup: String,
 }
 
 /// Key of a translation: the article's bytes, the translator setup (`None` when the text passes through
@@ -57,6 +67,11 @@ pub fn translation_key(sha256: &str, translator: Option<&str>, from: Option<&str
 /// Key of a summary: the translation it reads, the summarizer setup and the summary settings.
 pub fn summary_key(translation_key: &str, summarizer_id: &str, max_words: usize, direct: bool) -> String {
     sha256_hex(format!("{translation_key}|{summarizer_id}|{max_words}|{direct}").as_bytes())
+}
+
+/// The summary settings in words, as records hold them for `--merge`'s check.
+pub fn summary_setup(summarizer_id: &str, max_words: usize, direct: bool) -> String {
+    format!("{summarizer_id}|max_words={max_words}|direct={direct}")
 }
 
 /// Key of a briefing: its sources' summaries, in order, and the writer.
@@ -81,23 +96,107 @@ pub fn save_record(path: &Path, r: &ArticleRecord) -> Result<()> {
     write_atomic(path, json.as_bytes()).map_err(|e| Error::io(path, e))
 }
 
-/// All finished article records under `dirs` (their `articles/` folders), ordered by source path.
-pub fn collect_records(dirs: &[PathBuf]) -> Result<Vec<ArticleRecord>> {
-    let mut out: Vec<ArticleRecord> = Vec::new();
-    for d in dirs {
-        let a = d.join("articles");
-        let rd = std::fs::read_dir(&a).map_err(|e| Error::Input { path: a.display().to_string(), reason: format!("not a brief output folder ({e})") })?;
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.extension().and_then(|x| x.to_str()) != Some("json") {
-                continue;
-            }
-            if let Some(r) = load_record(&p).filter(|r| r.summary.is_some()) {
-                out.push(r);
-            }
-        }
-    }
+/// All finished article records of one output folder, ordered by source path.
+pub fn collect_records(dir: &Path) -> Result<Vec<ArticleRecord>> {
+    let mut out: Vec<ArticleRecord> = records_in(dir)?.into_iter().map(|(_, r)| r).collect();
     out.sort_by(|a, b| a.source.cmp(&b.source));
     out.dedup_by(|a, b| a.source == b.source);
     Ok(out)
+}
+
+/// The finished records in `dir/articles` with their files; a folder without `articles/` is not a brief
+/// output folder (a usage error: the wrong folder was named).
+fn records_in(dir: &Path) -> Result<Vec<RecordFile>> {
+    let a = dir.join("articles");
+    let rd = std::fs::read_dir(&a)
+        .map_err(|e| Error::Usage(format!("{} is not the output folder of a `brief` run: {} cannot be read ({e})", dir.display(), a.display())))?;
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        if let Some(r) = load_record(&p).filter(|r| r.summary.is_some()) {
+            out.push((p, r));
+        }
+    }
+    Ok(out)
+}
+
+/// A record and the file it was read from.
+pub type RecordFile = (PathBuf, ArticleRecord);
+
+/// The records of several shard folders, checked to belong to one job: every folder is a brief output
+/// folder, all were made with one summary setup and one translation setup per language (else a usage
+/// error naming both), an article in two folders is taken once (with a note) when it is the same
+/// article, and refused when its content differs. Returns the records by source path, their files, and
+/// the notes.
+pub fn collect_shard_records(dirs: &[PathBuf]) -> Result<(Vec<RecordFile>, Vec<String>)> {
+    let mut notes = Vec::new();
+    let mut all: Vec<(PathBuf, ArticleRecord, &Path)> = Vec::new();
+    let mut seen_dirs: Vec<PathBuf> = Vec::new();
+    for d in dirs {
+        let canonical = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        if seen_dirs.contains(&canonical) {
+            notes.push(format!("{} was given twice; read once", d.display()));
+            continue;
+        }
+        seen_dirs.push(canonical);
+        let mut rs = records_in(d)?;
+        rs.sort_by(|a, b| a.1.source.cmp(&b.1.source));
+        all.extend(rs.into_iter().map(|(p, r)| (p, r, d.as_path())));
+    }
+    let mut summary_setup: Option<(&str, &Path)> = None;
+    let mut translator_setup: BTreeMap<&str, (&str, &Path)> = BTreeMap::new();
+    for (_, r, d) in &all {
+        if !r.summary_setup.is_empty() {
+            match summary_setup {
+                Some((s, first)) if s != r.summary_setup => {
+                    return Err(Error::Usage(format!(
+                        "the shards were summarized differently: {} has '{s}', {} has '{}'; merge shards of one run only",
+                        first.display(),
+                        d.display(),
+                        r.summary_setup
+                    )))
+                }
+                Some(_) => {}
+                None => summary_setup = Some((&r.summary_setup, d)),
+            }
+        }
+        if !r.translator_setup.is_empty() {
+            match translator_setup.get(r.language.as_str()) {
+                Some((s, first)) if *s != r.translator_setup => {
+                    return Err(Error::Usage(format!(
+                        "the shards translated {} differently: {} has '{s}', {} has '{}'; merge shards of one run only",
+                        r.language,
+                        first.display(),
+                        d.display(),
+                        r.translator_setup
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    translator_setup.insert(&r.language, (&r.translator_setup, d));
+                }
+            }
+        }
+    }
+    let mut by_source: BTreeMap<String, (PathBuf, ArticleRecord, &Path)> = BTreeMap::new();
+    for (p, r, d) in all {
+        match by_source.get(&r.source) {
+            Some((_, first, fd)) if first.sha256 != r.sha256 => {
+                return Err(Error::Usage(format!(
+                    "{} is in {} and in {} with different contents (changed between the shard runs?); merge shards of one run only",
+                    r.source,
+                    fd.display(),
+                    d.display()
+                )))
+            }
+            Some((_, _, fd)) => notes.push(format!("{} is in {} and in {}; taken once", r.source, fd.display(), d.display())),
+            None => {
+                by_source.insert(r.source.clone(), (p, r, d));
+            }
+        }
+    }
+    Ok((by_source.into_values().map(|(p, r, _)| (p, r)).collect(), notes))
 }

@@ -14,6 +14,8 @@ use crate::error::{batch_exit_code, exit_code, Error, Result};
 pub enum ArticleStatus {
     Done,
     Failed,
+    /// Not finished because a signal stopped the run; a re-run does it.
+    Interrupted,
 }
 
 /// Why an article failed: its model is missing (exit code 4; not the article's fault), or the input.
@@ -22,6 +24,8 @@ pub enum ArticleStatus {
 pub enum FailureKind {
     ModelUnavailable,
     Input,
+    /// Its outputs could not be written (disk full, a file size limit, permissions).
+    Output,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,20 +42,29 @@ pub struct ReportEntry {
     pub summary_cached: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub article: Option<ArticleSummaryReport>,
+    /// What the reader should know about the input (e.g. invalid bytes replaced).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ReportEntry {
     pub fn failed(source: String, e: &Error, translation_cached: bool) -> Self {
-        let kind = if e.exit_code() == exit_code::MODEL_UNAVAILABLE { FailureKind::ModelUnavailable } else { FailureKind::Input };
+        let kind = match e {
+            Error::Io { .. } => FailureKind::Output,
+            e if e.exit_code() == exit_code::MODEL_UNAVAILABLE => FailureKind::ModelUnavailable,
+            _ => FailureKind::Input,
+        };
+        let status = if matches!(e, Error::Interrupted(_)) { ArticleStatus::Interrupted } else { ArticleStatus::Failed };
         ReportEntry {
             source,
-            status: ArticleStatus::Failed,
+            status,
             error: Some(e.to_string()),
             error_kind: Some(kind),
             record: None,
             translation_cached,
             summary_cached: false,
             article: None,
+            warnings: Vec::new(),
         }
     }
 }
@@ -82,6 +95,21 @@ pub struct Report {
     /// Articles whose translation and summary were reused from an earlier run.
     pub skipped: usize,
     pub briefing: Option<String>,
+    /// Why the briefing could not be written, when it could not (the articles are still done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub briefing_error: Option<String>,
+    /// Articles not finished because a signal stopped the run.
+    pub interrupted: usize,
+    /// The signal that stopped the run (2 SIGINT, 15 SIGTERM), if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Inputs read once though named twice, symlink loops, the output folder skipped, renamed outputs,
+    /// duplicate shards.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// With `--merge`: the shard folders merged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
     /// Seconds of the whole run, the briefing included.
     pub seconds: f64,
     /// Seconds spent writing the briefing (0 when it was current).
@@ -92,14 +120,36 @@ pub struct Report {
 impl Report {
     pub fn new(articles: Vec<ReportEntry>, t0: Instant) -> Self {
         let done = articles.iter().filter(|a| a.status == ArticleStatus::Done).count();
-        let failed = articles.len() - done;
-        Report { total: articles.len(), done, failed, skipped: 0, briefing: None, seconds: t0.elapsed().as_secs_f64(), briefing_seconds: 0.0, articles }
+        let interrupted = articles.iter().filter(|a| a.status == ArticleStatus::Interrupted).count();
+        let failed = articles.len() - done - interrupted;
+        Report {
+            total: articles.len(),
+            done,
+            failed,
+            skipped: 0,
+            briefing: None,
+            briefing_error: None,
+            interrupted,
+            signal: None,
+            notes: Vec::new(),
+            merged_from: Vec::new(),
+            seconds: t0.elapsed().as_secs_f64(),
+            briefing_seconds: 0.0,
+            articles,
+        }
     }
 
-    /// The batch's exit code: a missing model is reported as such, not as bad input.
+    /// The batch's exit code: a missing model is reported as such, not as bad input; a run stopped by a
+    /// signal exits 128 + its number; a briefing that could not be written makes a done batch partial (3).
     pub fn exit_code(&self) -> i32 {
+        if let Some(sig) = self.signal {
+            return exit_code::interrupted(sig);
+        }
         let model_missing = self.articles.iter().any(|e| e.error_kind == Some(FailureKind::ModelUnavailable));
-        batch_exit_code(self.done, self.failed, model_missing)
+        match batch_exit_code(self.done, self.failed, model_missing) {
+            exit_code::OK if self.briefing_error.is_some() => exit_code::PARTIAL,
+            code => code,
+        }
     }
 }
 

@@ -158,6 +158,15 @@ impl MarianTokenizer {
         let unk_token = token_name(&cfg.unk_token, "<unk>");
         let eos_token = token_name(&cfg.eos_token, "</s>");
         let pad_token = token_name(&cfg.pad_token, "<pad>");
+        // an empty special token matches everywhere: splitting on it never advanced (out of memory)
+        for (field, t) in [("unk_token", &unk_token), ("eos_token", &eos_token), ("pad_token", &pad_token)] {
+            if t.is_empty() {
+                return Err(Error::InvalidModelFile {
+                    path: dir.join("tokenizer_config.json"),
+                    reason: format!("{field} is empty"),
+                });
+            }
+        }
         let lookup = |t: &str| {
             encoder.get(t).copied().ok_or_else(|| Error::InvalidModelFile {
                 path: dir.join("vocab.json"),
@@ -201,7 +210,7 @@ impl MarianTokenizer {
         let mut i = 0;
         let bytes = text.as_bytes();
         while i < bytes.len() {
-            if let Some(tok) = self.special_tokens.iter().find(|t| text[i..].starts_with(t.as_str())) {
+            if let Some(tok) = self.special_tokens.iter().find(|t| !t.is_empty() && text[i..].starts_with(t.as_str())) {
                 if start < i {
                     out.push((&text[start..i], false));
                 }

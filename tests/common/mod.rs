@@ -25,8 +25,10 @@ pub fn shared() -> PathBuf {
     p
 }
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_vertolk")
+/// The binary under test: this build's, or `VERTOLK_TEST_BIN` (to run a suite against another build,
+/// e.g. the adversarial tests against the code before a fix, to see them fail there).
+pub fn bin() -> String {
+    std::env::var("VERTOLK_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vertolk").to_string())
 }
 
 pub fn ids(v: &serde_json::Value) -> Vec<u32> {

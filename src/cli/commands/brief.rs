@@ -53,18 +53,22 @@ pub fn run(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog)
         }
         choice.load(&options)
     });
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating output folder {}", a.out.display()))?;
     if a.merge {
         let dirs: Vec<PathBuf> = a.inputs.iter().map(PathBuf::from).collect();
         let embedder = embedder(a.embedder.as_deref(), store, catalog, g.quiet)?;
-        let (n, b) = merge_shards(&dirs, &a.out, &summarizer_id, embedder.as_deref(), &mut summarizer)?;
+        let (report, b) = merge_shards(&dirs, &a.out, &summarizer_id, embedder.as_deref(), &mut summarizer)?;
         println!("{}", a.out.join("briefing.md").display());
         if !g.quiet {
-            eprintln!("merged {n} articles from {} folders; briefing by {} ({})", dirs.len(), b.writer, b.method);
+            for n in &report.notes {
+                eprintln!("note: {n}");
+            }
+            eprintln!("merged {} articles from {} folders; briefing by {} ({})", report.done, dirs.len(), b.writer, b.method);
         }
         return Ok(exit_code::OK);
     }
-    let sources = super::sources(&a.inputs)?;
+    // created first so that it can be left out of the inputs when it lies inside one of them
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating output folder {}", a.out.display()))?;
+    let (sources, notes) = super::sources(&a.inputs, Some(&a.out), g.quiet)?;
     let translation = super::pipeline_translation(&a.translation, a.beams, g, store, catalog)?;
     let opts = BriefOptions {
         out: a.out.clone(),
@@ -75,12 +79,32 @@ pub fn run(a: &BriefArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog)
         summarizer_id,
         embedder: embedder(a.embedder.as_deref(), store, catalog, g.quiet)?,
         quiet: g.quiet,
+        notes,
     };
     let outcome = brief_folder(&sources, &opts, &translation, &mut summarizer)?;
     let report = &outcome.report;
     let mut errors = ErrorLog::default();
-    for e in report.articles.iter().filter(|e| e.status != ArticleStatus::Done) {
+    for e in report.articles.iter().filter(|e| e.status == ArticleStatus::Failed) {
         errors.report(&e.source, e.error.as_deref().unwrap_or_default());
+    }
+    if !g.quiet {
+        for e in &report.articles {
+            for w in &e.warnings {
+                eprintln!("warning: {}: {w}", e.source);
+            }
+        }
+    }
+    if let Some(e) = &report.briefing_error {
+        eprintln!("error: briefing: {e}");
+    }
+    if let Some(sig) = report.signal {
+        eprintln!(
+            "interrupted by signal {sig}: {} of {} articles done, {} not finished (a re-run does them); report: {}",
+            report.done,
+            report.total,
+            report.interrupted,
+            a.out.join("report.json").display()
+        );
     }
     if !g.quiet {
         if outcome.briefing_kept {

@@ -12,17 +12,25 @@ pub mod translate;
 use crate::cli::args::{GlobalArgs, PipelineTranslationArgs, SummarizerArgs};
 use crate::error::Error;
 use crate::hub::{Catalog, ModelStore};
-use crate::pipeline::input::{collect_sources, Source};
+use crate::pipeline::input::{collect_inputs, Source};
 use crate::pipeline::summarize::SummarizerOptions;
 use crate::pipeline::translate::TranslationPipeline;
 
-/// The inputs named on the command line; none found is a usage error.
-fn sources(inputs: &[String]) -> anyhow::Result<Vec<Source>> {
-    let sources = collect_sources(inputs);
-    if sources.is_empty() {
+/// The inputs named on the command line, each file once and nothing from `out` (an output folder inside
+/// an input folder is not read back in); none found is a usage error. The notes (duplicates, loops,
+/// renamed outputs) are printed unless `quiet`, and returned.
+fn sources(inputs: &[String], out: Option<&std::path::Path>, quiet: bool) -> anyhow::Result<(Vec<Source>, Vec<String>)> {
+    let exclude: Vec<std::path::PathBuf> = out.map(|o| o.to_path_buf()).into_iter().collect();
+    let found = collect_inputs(inputs, &exclude);
+    if !quiet {
+        for n in &found.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    if found.sources.is_empty() {
         anyhow::bail!(Error::Usage("no input files found (looked for .txt, .md and .html)".into()));
     }
-    Ok(sources)
+    Ok((found.sources, found.notes))
 }
 
 fn summarizer_options(a: &SummarizerArgs, g: &GlobalArgs) -> SummarizerOptions {

@@ -13,10 +13,10 @@ use crate::run::fs::write_atomic;
 use crate::run::outputs::summary_markdown;
 
 pub fn run(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<i32> {
-    let sources = super::sources(&a.inputs)?;
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
     }
+    let (sources, _) = super::sources(&a.inputs, a.out.as_deref(), g.quiet)?;
     let translation = super::pipeline_translation(&a.translation, None, g, store, catalog)?;
     let options = super::summarizer_options(&a.summarizer, g);
     let preparer = Preparer::new(a.translation.from.code().map(String::from), DEFAULT_MAX_BYTES);
@@ -30,7 +30,13 @@ pub fn run(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Cata
     let mut summarizer = choice.load(&options)?;
     let mut errors = ErrorLog::default();
     let (mut ok, mut failed) = (0, 0);
+    // `--format json` on stdout is one JSON document: the summary object for one input, an array for several
+    let collect_json = a.out.is_none() && a.format == OutputFormat::Json;
+    let mut json: Vec<serde_json::Value> = Vec::new();
     for (src, p) in sources.iter().zip(&prepared) {
+        if crate::interrupt::requested().is_some() {
+            break;
+        }
         let result = match p {
             Ok(p) => texts.next().unwrap_or_else(|| Err(crate::Error::Internal("article lost".into()))).and_then(|text| {
                 let article = Article { title: text.title.clone(), date: p.document.meta.date.clone(), language: text.language.clone(), text: text.text.clone() };
@@ -42,6 +48,11 @@ pub fn run(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Cata
         match result {
             Ok((p, text, s)) => {
                 let unsupported = unsupported_items(&s.text, &[&text.text]);
+                if collect_json {
+                    json.push(serde_json::json!({"source": src.name(), "language": p.language.lang, "title": text.title, "date": p.document.meta.date, "summary": s, "unsupported": unsupported}));
+                    ok += 1;
+                    continue;
+                }
                 let rendered = match a.format {
                     OutputFormat::Json | OutputFormat::Jsonl => {
                         let v = serde_json::json!({"source": src.name(), "language": p.language.lang, "title": text.title, "date": p.document.meta.date, "summary": s, "unsupported": unsupported});
@@ -66,9 +77,19 @@ pub fn run(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Cata
             }
             Err(e) => {
                 errors.report(&src.name(), &e.to_string());
+                if collect_json {
+                    json.push(serde_json::json!({"source": src.name(), "error": e.to_string()}));
+                }
                 failed += 1;
             }
         }
+    }
+    if !json.is_empty() {
+        let doc = if sources.len() > 1 { serde_json::Value::Array(json) } else { json.remove(0) };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
+    if let Some(sig) = crate::interrupt::requested() {
+        return Ok(crate::error::exit_code::interrupted(sig));
     }
     Ok(batch_exit_code(ok, failed, false))
 }

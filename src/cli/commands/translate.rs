@@ -17,10 +17,11 @@ pub fn run(a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Cata
     if a.to != "en" {
         bail!(Error::Usage(format!("--to {}: only English (en) is supported", a.to)));
     }
-    let sources = super::sources(&a.inputs)?;
+    // the output folder first, so that it can be left out of the inputs when it lies inside one of them
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
     }
+    let (sources, _) = super::sources(&a.inputs, a.out.as_deref(), g.quiet)?;
     let translation = TranslationPipeline::builder(store, catalog)
         .model(a.model.clone())
         .from_language(a.from.code().map(String::from))
@@ -32,22 +33,79 @@ pub fn run(a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Cata
         .pack(a.pack)
         .device(g.device.into())
         .build()?;
-    let (ok, failed) = if a.lines { translate_lines(a, &translation, &sources)? } else { translate_documents(a, g, &translation, &sources)? };
+    let mut sink = Sink::new(a, sources.len());
+    let (ok, failed) = if a.lines { translate_lines(a, &translation, &sources, &mut sink)? } else { translate_documents(a, g, &translation, &sources, &mut sink)? };
+    sink.finish()?;
+    if let Some(sig) = crate::interrupt::requested() {
+        return Ok(exit_code::interrupted(sig));
+    }
     Ok(batch_exit_code(ok, failed, false))
 }
 
-fn emit(a: &TranslateArgs, stem: &str, rendered: &str) -> anyhow::Result<()> {
-    match &a.out {
-        Some(dir) => {
-            let path = dir.join(format!("{stem}.en.{}", a.format.extension()));
-            write_atomic(&path, rendered.as_bytes()).with_context(|| format!("writing {}", path.display()))
+/// Where results go: one file per input in `--out`, or stdout. `--format json` on stdout is one JSON
+/// document: the input's own value when one input was given (as always), else an array with one value
+/// per input in input order; a failed input is `{"source", "error"}` in its place (and its error on
+/// stderr). `--format jsonl` stays JSON Lines, a failed input one `{"document", "error"}` line.
+struct Sink<'a> {
+    a: &'a TranslateArgs,
+    several: bool,
+    /// `--format json` to stdout: the values, by input index, printed together at the end.
+    json: Vec<(usize, serde_json::Value)>,
+}
+
+impl<'a> Sink<'a> {
+    fn new(a: &'a TranslateArgs, inputs: usize) -> Self {
+        Self { a, several: inputs > 1, json: Vec::new() }
+    }
+
+    fn collects_json(&self) -> bool {
+        self.a.out.is_none() && self.a.format == OutputFormat::Json
+    }
+
+    fn print(text: &str) -> anyhow::Result<()> {
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        lock.write_all(text.as_bytes()).context("writing to stdout")?;
+        lock.flush().context("writing to stdout")
+    }
+
+    /// One input's result: `rendered` in the chosen format, `value` the same as JSON when the format is json.
+    fn emit(&mut self, index: usize, name: &str, stem: &str, rendered: &str, value: Option<serde_json::Value>) -> anyhow::Result<()> {
+        if let (true, Some(v)) = (self.collects_json(), value) {
+            let v = if self.several && v.is_array() { serde_json::json!({"source": name, "lines": v}) } else { v };
+            self.json.push((index, v));
+            return Ok(());
         }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            lock.write_all(rendered.as_bytes()).context("writing to stdout")?;
-            lock.flush().context("writing to stdout")
+        match &self.a.out {
+            Some(dir) => {
+                let path = dir.join(format!("{stem}.en.{}", self.a.format.extension()));
+                write_atomic(&path, rendered.as_bytes()).with_context(|| format!("writing {}", path.display()))
+            }
+            None => Self::print(rendered),
         }
+    }
+
+    /// A failed input, in the machine-readable formats on stdout.
+    fn failed(&mut self, index: usize, name: &str, error: &str) -> anyhow::Result<()> {
+        if self.a.out.is_some() {
+            return Ok(());
+        }
+        match self.a.format {
+            OutputFormat::Json => self.json.push((index, serde_json::json!({"source": name, "error": error}))),
+            OutputFormat::Jsonl => Self::print(&(serde_json::json!({"document": name, "error": error}).to_string() + "\n"))?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        if !self.collects_json() || self.json.is_empty() {
+            return Ok(());
+        }
+        self.json.sort_by_key(|(i, _)| *i);
+        let mut values: Vec<serde_json::Value> = self.json.into_iter().map(|(_, v)| v).collect();
+        let doc = if self.several { serde_json::Value::Array(values) } else { values.remove(0) };
+        Self::print(&(serde_json::to_string_pretty(&doc).context("serializing")? + "\n"))
     }
 }
 
@@ -57,12 +115,12 @@ fn is_fatal(e: &anyhow::Error) -> bool {
 }
 
 /// `--lines`: each line is one segment, translated whole; N lines in, N lines out.
-fn translate_lines(a: &TranslateArgs, translation: &TranslationPipeline, sources: &[Source]) -> anyhow::Result<(usize, usize)> {
+fn translate_lines(a: &TranslateArgs, translation: &TranslationPipeline, sources: &[Source], sink: &mut Sink) -> anyhow::Result<(usize, usize)> {
     let detector = crate::pipeline::detect::LanguageDetectorSet::new();
     let mut pool: HashMap<String, MarianTranslator> = HashMap::new();
     let (mut ok, mut failed) = (0, 0);
-    for src in sources {
-        let result = (|| -> anyhow::Result<String> {
+    for (index, src) in sources.iter().enumerate() {
+        let result = (|| -> anyhow::Result<(String, Option<serde_json::Value>)> {
             let text = src.raw_text(a.max_input_bytes)?;
             let lang = match a.from.code() {
                 Some(l) => l.to_string(),
@@ -71,7 +129,8 @@ fn translate_lines(a: &TranslateArgs, translation: &TranslationPipeline, sources
             };
             let lines: Vec<&str> = text.lines().collect();
             if lang == "en" {
-                return Ok(render_lines(&lines.iter().map(|l| (l.to_string(), None)).collect::<Vec<_>>(), a.format));
+                let rows: Vec<(String, Option<Translation>)> = lines.iter().map(|l| (l.to_string(), None)).collect();
+                return Ok((render_lines(&rows, a.format), lines_json(&rows, a.format)));
             }
             if !pool.contains_key(&lang) {
                 let spec = translation.spec_for(&lang)?;
@@ -85,20 +144,26 @@ fn translate_lines(a: &TranslateArgs, translation: &TranslationPipeline, sources
                 .iter()
                 .map(|l| if l.trim().is_empty() { (l.to_string(), None) } else { (l.to_string(), done.next()) })
                 .collect();
-            Ok(render_lines(&rows, a.format))
+            Ok((render_lines(&rows, a.format), lines_json(&rows, a.format)))
         })();
-        match result.and_then(|r| emit(a, &src.stem(), &r)) {
+        match result.and_then(|(r, v)| sink.emit(index, &src.name(), &src.stem(), &r, v)) {
             Ok(()) => ok += 1,
             Err(e) => {
                 if is_fatal(&e) {
                     return Err(e);
                 }
                 eprintln!("error: {}: {e:#}", src.name());
+                sink.failed(index, &src.name(), &format!("{e:#}"))?;
                 failed += 1;
             }
         }
     }
     Ok((ok, failed))
+}
+
+/// `--lines --format json`: the rows as a JSON value (for [`Sink`]).
+fn lines_json(rows: &[(String, Option<Translation>)], format: OutputFormat) -> Option<serde_json::Value> {
+    (format == OutputFormat::Json).then(|| serde_json::from_str(&render_lines(rows, format)).ok()).flatten()
 }
 
 #[derive(serde::Serialize)]
@@ -138,19 +203,25 @@ fn render_lines(rows: &[(String, Option<Translation>)], format: OutputFormat) ->
 }
 
 /// Document mode: languages detected, paragraphs kept, sentences segmented, batched across inputs.
-fn translate_documents(a: &TranslateArgs, g: &GlobalArgs, translation: &TranslationPipeline, sources: &[Source]) -> anyhow::Result<(usize, usize)> {
+fn translate_documents(a: &TranslateArgs, g: &GlobalArgs, translation: &TranslationPipeline, sources: &[Source], sink: &mut Sink) -> anyhow::Result<(usize, usize)> {
     let preparer = Preparer::new(a.from.code().map(String::from), a.max_input_bytes);
     let (mut ok, mut failed) = (0, 0);
     let mut docs = Vec::new();
     let mut stems = Vec::new();
-    for src in sources {
+    for (index, src) in sources.iter().enumerate() {
         match preparer.prepare(src) {
             Ok(p) => {
+                if !g.quiet {
+                    for w in &p.document.warnings {
+                        eprintln!("warning: {}: {w}", p.name);
+                    }
+                }
                 docs.push((p.document, p.language));
-                stems.push(p.stem);
+                stems.push((index, p.name, p.stem));
             }
             Err(e) => {
                 eprintln!("error: {e}");
+                sink.failed(index, &src.name(), &e.to_string())?;
                 failed += 1;
             }
         }
@@ -158,9 +229,10 @@ fn translate_documents(a: &TranslateArgs, g: &GlobalArgs, translation: &Translat
     let pb = crate::progress::bar(crate::progress::bars_enabled(g.quiet), docs.len() as u64, "translate");
     let results = translation.documents().translate_all(docs, &mut translation.pool());
     pb.finish_and_clear();
-    for (r, stem) in results.into_iter().zip(stems) {
+    for (r, (index, name, stem)) in results.into_iter().zip(stems) {
         match r {
             Ok(doc) => {
+                let value = (a.format == OutputFormat::Json).then(|| serde_json::to_value(&doc)).transpose().context("serializing")?;
                 let rendered = match a.format {
                     OutputFormat::Text => doc.to_text(),
                     OutputFormat::Markdown => doc.to_markdown(),
@@ -179,7 +251,7 @@ fn translate_documents(a: &TranslateArgs, g: &GlobalArgs, translation: &Translat
                 if flagged > 0 && !g.quiet {
                     eprintln!("note: {}: {flagged} segment(s) flagged (see --format json)", doc.name);
                 }
-                emit(a, &stem, &rendered)?;
+                sink.emit(index, &name, &stem, &rendered, value)?;
                 ok += 1;
             }
             Err(e) => {
@@ -187,6 +259,7 @@ fn translate_documents(a: &TranslateArgs, g: &GlobalArgs, translation: &Translat
                     return Err(e.into());
                 }
                 eprintln!("error: {e}");
+                sink.failed(index, &name, &e.to_string())?;
                 failed += 1;
             }
         }

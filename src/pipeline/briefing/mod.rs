@@ -431,7 +431,7 @@ impl BriefingWriter {
 
 impl Briefing {
     pub fn to_markdown(&self) -> String {
-        let mut s = String::from("# Briefing\n\n");
+        let mut s = format!("# Briefing\n\n_Built from the articles' checked summary points; {}._\n\n", self.writer);
         let mut theme: Option<&str> = None;
         for p in &self.points {
             if theme != Some(p.theme.as_str()) {
@@ -448,6 +448,12 @@ impl Briefing {
             }
             s.push('\n');
         }
+        if !self.notes.is_empty() {
+            s.push('\n');
+            for n in &self.notes {
+                s.push_str(&format!("_{n}_\n"));
+            }
+        }
         s.push_str("\n## Sources\n\n");
         for src in &self.sources {
             let title = src.title.clone().unwrap_or_else(|| {
@@ -457,13 +463,6 @@ impl Briefing {
             let file = src.file.replace(['\n', '\r'], " ");
             s.push_str(&format!("{}. {title}{original} — `{file}` ({}, {})\n", src.number, src.language, src.date.clone().unwrap_or_else(|| "date unknown".into())));
         }
-        if !self.notes.is_empty() {
-            s.push_str("\n---\n");
-            for n in &self.notes {
-                s.push_str(&format!("_{n}_\n"));
-            }
-        }
-        s.push_str(&format!("\n_Built from the articles' checked summary points; {}._\n", self.writer));
         s
     }
 }

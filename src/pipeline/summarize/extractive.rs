@@ -24,19 +24,34 @@ fn content_words(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// Sentences TextRank ranks at most: the first ones of the article. The similarity matrix has a weight per
+/// pair, so its memory and time grow with the square of this: 2,000 sentences (some 40,000 words, ten
+/// times a long news article) are a 32 MB matrix, where 40,000 short sentences of a 2 MB file took
+/// 5.8 GB and aborted the batch. The lead of a news article carries its content; sentences past the cap
+/// are not candidates.
+pub const MAX_SENTENCES: usize = 2000;
+
 impl ExtractiveSummarizer {
-    /// The highest-ranked sentences within `max_words`, in article order.
+    /// The highest-ranked sentences within `max_words`, in article order. Never more than `max_words`
+    /// words: a sentence longer than the whole budget is cut at it, with an ellipsis.
     pub fn extract(text: &str, language: &str, max_words: usize) -> String {
         let sentences = article_sentences(text, language);
-        Self::choose(&sentences, max_words).iter().map(|&i| sentences[i].as_str()).collect::<Vec<_>>().join(" ")
+        if max_words == 0 {
+            return String::new();
+        }
+        let text = Self::choose(&sentences, max_words).iter().map(|&i| sentences[i].as_str()).collect::<Vec<_>>().join(" ");
+        cut_to(&text, max_words)
     }
 
-    /// Indices of the highest-ranked of `sentences` within `max_words`, in article order.
+    /// Indices of the highest-ranked of `sentences` within `max_words`, in article order; when every
+    /// sentence is longer than the budget, the best one alone (its caller cuts it, marked).
     pub fn choose(sentences: &[String], max_words: usize) -> Vec<usize> {
-        if sentences.is_empty() {
+        let sentences = &sentences[..sentences.len().min(MAX_SENTENCES)];
+        if sentences.is_empty() || max_words == 0 {
             return Vec::new();
         }
         let words: Vec<Vec<String>> = sentences.iter().map(|s| content_words(s)).collect();
+        let sets: Vec<std::collections::HashSet<&str>> = words.iter().map(|ws| ws.iter().map(String::as_str).collect()).collect();
         let n = sentences.len();
         let mut w = vec![vec![0f64; n]; n];
         for i in 0..n {
@@ -44,7 +59,7 @@ impl ExtractiveSummarizer {
                 if i == j || words[i].len() < 2 || words[j].len() < 2 {
                     continue;
                 }
-                let overlap = words[i].iter().filter(|x| words[j].contains(x)).count() as f64;
+                let overlap = words[i].iter().filter(|x| sets[j].contains(x.as_str())).count() as f64;
                 w[i][j] = overlap / ((words[i].len() as f64).ln() + (words[j].len() as f64).ln());
             }
         }
@@ -67,13 +82,13 @@ impl ExtractiveSummarizer {
         order.sort_by(|&a, &b| score[b].partial_cmp(&score[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
         let mut chosen = Vec::new();
         let mut count = 0;
-        for i in order {
+        for &i in &order {
             // a sentence sharing no content with any other is off-topic: never filler
             if out_sum[i] == 0.0 && i != 0 && !chosen.is_empty() {
                 continue;
             }
             let len = sentences[i].split_whitespace().count();
-            if count + len > max_words && !chosen.is_empty() {
+            if count + len > max_words {
                 continue;
             }
             chosen.push(i);
@@ -82,9 +97,22 @@ impl ExtractiveSummarizer {
                 break;
             }
         }
+        if chosen.is_empty() {
+            // every sentence is longer than the budget: the best one (its caller cuts it)
+            return vec![order[0]];
+        }
         chosen.sort();
         chosen
     }
+}
+
+/// `text` within `max_words`: as it is, or its first words and an ellipsis (a cut marked as such).
+fn cut_to(text: &str, max_words: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() <= max_words {
+        return text.to_string();
+    }
+    format!("{} …", words[..max_words].join(" "))
 }
 
 impl Summarizer for ExtractiveSummarizer {
@@ -100,7 +128,7 @@ impl Summarizer for ExtractiveSummarizer {
         let points = chosen
             .iter()
             .map(|&i| SummaryPoint {
-                text: sentences[i].clone(),
+                text: cut_to(&sentences[i], max_words),
                 citations: vec![i + 1],
                 status: PointStatus::Quoted,
                 checks: vec![Check { check: CheckKind::Support, ok: true, detail: "quoted from the article".into() }],
@@ -108,7 +136,7 @@ impl Summarizer for ExtractiveSummarizer {
             })
             .collect();
         Ok(Summary {
-            text: chosen.iter().map(|&i| sentences[i].as_str()).collect::<Vec<_>>().join(" "),
+            text: cut_to(&chosen.iter().map(|&i| sentences[i].as_str()).collect::<Vec<_>>().join(" "), max_words),
             method: SummaryMethod::Extractive,
             summarizer: self.describe(),
             chunks: 1,
@@ -125,6 +153,13 @@ impl Summarizer for ExtractiveSummarizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sentence_longer_than_the_budget_is_cut_at_it() {
+        let long = vec!["Wort"; 500].join(" ") + ".";
+        let s = ExtractiveSummarizer::extract(&long, "de", 120);
+        assert_eq!(s.split_whitespace().filter(|w| *w != "…").count(), 120, "{s}");
+    }
 
     #[test]
     fn extractive_picks_central_sentences_within_budget() {

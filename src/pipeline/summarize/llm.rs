@@ -40,9 +40,34 @@ pub struct LlmSummarizer {
 /// One line of the numbered article the model reads: a sentence id and its text (a sentence too long
 /// for one prompt is shown in parts under its id).
 #[derive(Debug, Clone, PartialEq)]
-struct Line {
-    id: usize,
-    text: String,
+pub struct Line {
+    pub id: usize,
+    pub text: String,
+}
+
+/// The article's sentences (ids from 1) in runs that each fit `room` tokens (by `count`, plus a few
+/// for the `[id] ` prefix): every word once, in order; a sentence longer than a run is shown in parts
+/// under its id ([`split_to_fit`]), so one giant token with no spaces is cut too, and this always ends.
+pub fn sentence_runs(sentences: &[String], room: usize, count: &dyn Fn(&str) -> usize) -> Vec<Vec<Line>> {
+    let cost = |t: &str| count(t) + 4;
+    let mut runs: Vec<Vec<Line>> = Vec::new();
+    let mut current: Vec<Line> = Vec::new();
+    let mut used = 0;
+    for (i, s) in sentences.iter().enumerate() {
+        for piece in split_to_fit(s, room, &cost) {
+            let n = cost(&piece);
+            if used + n > room && !current.is_empty() {
+                runs.push(std::mem::take(&mut current));
+                used = 0;
+            }
+            used += n;
+            current.push(Line { id: i + 1, text: piece });
+        }
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
 }
 
 impl LlmSummarizer {
@@ -74,26 +99,9 @@ impl LlmSummarizer {
     /// Cut the article's lines into runs whose prompt fits the context with `points_budget` tokens to
     /// write in; a sentence longer than one run is shown in parts (at spaces, or anywhere in a word
     /// that has none), so every word reaches the model once.
-    fn runs(&self, sentences: &[String], overhead: usize, points_budget: usize) -> Result<Vec<Vec<Line>>> {
+    fn runs(&self, sentences: &[String], overhead: usize, points_budget: usize) -> Vec<Vec<Line>> {
         let room = self.context.saturating_sub(overhead + points_budget).max(64);
-        let mut runs: Vec<Vec<Line>> = Vec::new();
-        let mut current: Vec<Line> = Vec::new();
-        let mut used = 0;
-        for (i, s) in sentences.iter().enumerate() {
-            for piece in split_to_fit(s, room, &|t: &str| self.model.count_tokens(t).unwrap_or(t.len()) + 4) {
-                let n = self.model.count_tokens(&piece)? + 4;
-                if used + n > room && !current.is_empty() {
-                    runs.push(std::mem::take(&mut current));
-                    used = 0;
-                }
-                used += n;
-                current.push(Line { id: i + 1, text: piece });
-            }
-        }
-        if !current.is_empty() {
-            runs.push(current);
-        }
-        Ok(runs)
+        sentence_runs(sentences, room, &|t: &str| self.model.count_tokens(t).unwrap_or(t.len()))
     }
 
     /// The checks of a point against the sentences it cites, and the model's verdict when asked for.
@@ -144,7 +152,7 @@ fn omitted_amounts(text: &str, citations: &[usize], sentences: &[String], lang: 
 
 /// Pieces of `text` of at most `budget` (by `count`), cut at spaces where possible, in order, and
 /// together all of `text`.
-fn split_to_fit(text: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> Vec<String> {
+pub fn split_to_fit(text: &str, budget: usize, count: &dyn Fn(&str) -> usize) -> Vec<String> {
     if count(text) <= budget {
         return vec![text.to_string()];
     }
@@ -220,7 +228,7 @@ impl Summarizer for LlmSummarizer {
         };
         let (s0, u0) = fill("", n_points);
         let overhead = self.model.count_tokens(&self.model.chat.render(&s0, &u0))?;
-        let runs = self.runs(&sentences, overhead, self.budget_tokens(n_points))?;
+        let runs = self.runs(&sentences, overhead, self.budget_tokens(n_points));
         let total_lines: usize = runs.iter().map(Vec::len).sum();
         let (mut prompt_tokens, mut generated_tokens) = (0, 0);
         let mut drafts: Vec<DraftPoint> = Vec::new();

@@ -64,6 +64,9 @@ impl BartSummarizer {
         if let Some(n) = options.no_repeat_ngram_size {
             generation.no_repeat_ngram_size = n;
         }
+        generation
+            .validate(config.vocab_size)
+            .map_err(|reason| Error::InvalidConfig { what: "generation config", path: dir.join("generation_config.json"), reason })?;
         let tokenizer = BartTokenizer::from_dir(dir)?;
         let (vb, weights_path) = model_dir::load_weights(dir, DType::F32, device)?;
         let mut model = BartForConditionalGeneration::load(vb, &config)

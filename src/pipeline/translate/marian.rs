@@ -59,6 +59,10 @@ pub struct Translation {
     pub finished: bool,
     /// True when generation used every token the limit allowed (its EOS, if any, was forced).
     pub hit_length_limit: bool,
+    /// This segment's share of the time its batch took (the batch's seconds / its rows): summed over a
+    /// document's segments it is the document's own translation time, not the batch average.
+    #[serde(skip)]
+    pub seconds: f64,
 }
 
 pub struct MarianTranslator {
@@ -83,6 +87,9 @@ impl MarianTranslator {
         if options.max_new_tokens.is_some() {
             generation.max_new_tokens = options.max_new_tokens;
         }
+        generation
+            .validate(config.target_vocab_size())
+            .map_err(|reason| Error::InvalidConfig { what: "generation config", path: dir.join("generation_config.json"), reason })?;
         let tokenizer = MarianTokenizer::from_dir(dir)?;
         let (vb, weights_path) = model_dir::load_weights(dir, options.dtype, device)?;
         let mut model = MarianMTModel::load(vb, &config).map_err(|e| Error::InvalidModelFile {
@@ -152,6 +159,9 @@ impl MarianTranslator {
         let mut out: Vec<Option<Translation>> = vec![None; ids.len()];
         let mut start = 0;
         while start < order.len() {
+            // a stop request (SIGINT/SIGTERM) ends the work between two batches
+            crate::interrupt::check()?;
+            let t0 = std::time::Instant::now();
             let longest = ids[order[start]].len().max(1);
             let fit = (self.options.batch_tokens / longest).clamp(1, self.options.max_batch.max(1));
             let end = (start + fit).min(order.len());
@@ -163,6 +173,7 @@ impl MarianTranslator {
             }
             let hyps = generate(&self.model, &batch, &g, self.model.max_positions())?;
             let limit = g.effective_max_length().min(self.model.max_positions() + 1).saturating_sub(1);
+            let share = t0.elapsed().as_secs_f64() / (end - start) as f64;
             for (&i, h) in order[start..end].iter().zip(hyps) {
                 out[i] = Some(Translation {
                     source: texts[i].to_string(),
@@ -173,6 +184,7 @@ impl MarianTranslator {
                     sum_logprob: h.sum_logprob,
                     score: h.score,
                     finished: h.finished,
+                    seconds: share,
                 });
             }
             start = end;

@@ -131,6 +131,9 @@ pub struct TranslatedDocument {
     pub dropped: Vec<Dropped>,
     /// Model folder per language used.
     pub models: HashMap<String, String>,
+    /// Seconds spent generating this document's segments (its share of each batch, retries included).
+    #[serde(skip)]
+    pub seconds: f64,
 }
 
 impl TranslatedDocument {
@@ -304,6 +307,7 @@ impl DocumentTranslator {
             blocks: Vec::new(),
             dropped: doc.dropped.clone(),
             models: HashMap::new(),
+            seconds: 0.0,
         };
         let mut pending: Vec<WorkItem> = Vec::new();
         for (b, Block { kind, text, separator }) in doc.blocks.into_iter().enumerate() {
@@ -363,6 +367,8 @@ impl DocumentTranslator {
         let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
         let results: Vec<Result<Translation>> = match translator.translate_with(&texts, &cap) {
             Ok(r) => r.into_iter().map(Ok).collect(),
+            // stopped by a signal: every document of this batch is abandoned, none retried
+            Err(e @ Error::Interrupted(_)) => items.iter().map(|_| Err(e.clone())).collect(),
             // isolate the failure: one document at a time
             Err(_) => {
                 let mut per = Vec::with_capacity(items.len());
@@ -393,7 +399,7 @@ impl DocumentTranslator {
             let beams = translator.generation_config().num_beams.max(4);
             let ov = CallOverrides { num_beams: Some(beams), repetition_penalty: Some(1.3), length_cap: Some(self.options.length_cap) };
             let texts: Vec<&str> = flagged.iter().map(|&i| items[i].text.as_str()).collect();
-            if let Ok(again) = translator.translate_with(&texts, &ov) {
+            if let (Ok(again), None) = (translator.translate_with(&texts, &ov), crate::interrupt::requested()) {
                 for (&i, t) in flagged.iter().zip(again) {
                     retried.insert(i, t);
                 }
@@ -406,7 +412,9 @@ impl DocumentTranslator {
                 Ok(first) => {
                     let mut t = first;
                     let mut flags = guard_flags(&t);
+                    doc.seconds += t.seconds;
                     if let Some(second) = retried.remove(&i) {
+                        doc.seconds += second.seconds;
                         let f2 = guard_flags(&second);
                         if f2.len() <= flags.len() {
                             t = second;
@@ -421,6 +429,7 @@ impl DocumentTranslator {
                     seg.output_tokens = t.tokens.len();
                     seg.flags.extend(flags);
                 }
+                Err(e @ Error::Interrupted(_)) => out[it.doc] = Some(Err(e)),
                 Err(e) => {
                     let name = doc.name.clone();
                     out[it.doc] = Some(Err(Error::Input { path: name, reason: e.to_string() }));
