@@ -446,7 +446,10 @@ const TRAILER_HEADS: &[&str] = &[
     "mehr zum thema", "lesen sie auch", "über den autor", "über", "weitere artikel", "das könnte sie auch interessieren",
     "meer over", "lees ook", "over de auteur", "gerelateerde artikelen",
 ];
-const CREDIT_PREFIXES: &[&str] = &["bildquelle:", "foto:", "fotos:", "image:", "photo:", "credit:", "beeld:", "bild:"];
+const CREDIT_PREFIXES: &[&str] = &[
+    "bildquelle:", "foto:", "fotos:", "image:", "photo:", "credit:", "beeld:", "bild:", "image source:", "photo credit:", "picture:",
+    "source image:", "beeldbron:", "fotograaf:",
+];
 
 fn drop_boilerplate(blocks: &mut Vec<Block>, dropped: &mut Vec<Dropped>) {
     let norm = |s: &str| s.trim().trim_end_matches(':').to_lowercase();

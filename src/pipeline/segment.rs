@@ -179,6 +179,19 @@ pub fn article_sentences(text: &str, lang: &str) -> Vec<String> {
     text.lines().map(str::trim).filter(|l| !l.is_empty()).flat_map(|l| splitter.split(l)).map(String::from).collect()
 }
 
+/// The sentences of an article's body: [`article_sentences`] without the lines that end without a full
+/// stop (or `!`/`?`, a closing quote after it) — headlines, decks, captions, datelines — unless no
+/// sentence ends with one. Summary points cite these, so a point never rests on a headline fragment.
+pub fn body_sentences(text: &str, lang: &str) -> Vec<String> {
+    let all = article_sentences(text, lang);
+    let ends = |s: &String| s.trim_end().trim_end_matches(['"', '\'', '”', '“', '’', '»', '«', ')']).ends_with(['.', '!', '?', '…']);
+    if all.iter().any(ends) {
+        all.into_iter().filter(ends).collect()
+    } else {
+        all
+    }
+}
+
 /// A unit handed to the translator.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Segment {

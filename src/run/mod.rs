@@ -70,9 +70,11 @@ pub fn similarity(embedder: Option<&Path>) -> (Box<dyn Similarity>, Option<Strin
 
 /// Identity of the briefing's grouping, for its cache key.
 fn grouping_id(embedder: Option<&Path>) -> String {
+    use crate::pipeline::briefing::{PROMPT_SHARED_FACT, PROMPT_THEME};
+    let prompts = &crate::hash::sha256_hex(format!("{PROMPT_THEME}{PROMPT_SHARED_FACT}").as_bytes())[..12];
     match embedder {
-        Some(d) => format!("|embedder={}", d.display()),
-        None => "|lexical".into(),
+        Some(d) => format!("|embedder={}|briefing={prompts}", d.display()),
+        None => format!("|lexical|briefing={prompts}"),
     }
 }
 

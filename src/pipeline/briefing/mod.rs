@@ -18,12 +18,14 @@ use embed::{cosine, Similarity};
 
 use super::factcheck::names::names;
 use super::factcheck::quantities::{quantities, supports, Kind, Unit};
-use super::factcheck::{check_point, not_english, unsupported_items, unsupported_names, Check, CheckKind, Evidence};
-use super::summarize::points::LineGrammar;
+use super::factcheck::{check_point, incomplete, not_english, unsupported_items, unsupported_names, Check, CheckKind, Evidence};
+use super::summarize::points::{parse_points, LineGrammar, PointGrammar};
 use super::summarize::{PointStatus, PromptTemplate, Summarizer, SummaryPoint};
 use crate::error::Result;
 
 pub const PROMPT_THEME: &str = include_str!("../../../prompts/theme.txt");
+/// The facts of a shared story → the one they have in common.
+pub const PROMPT_SHARED_FACT: &str = include_str!("../../../prompts/shared_fact.txt");
 
 /// Bullets longer than this are left out (a quoted sentence can be long; its article keeps it).
 pub const MAX_BULLET_WORDS: usize = 40;
@@ -228,11 +230,12 @@ fn comparable(text: &str) -> Vec<(String, Unit, bool, super::factcheck::quantiti
 
 pub struct BriefingWriter {
     pub theme_prompt: PromptTemplate,
+    pub shared_prompt: PromptTemplate,
 }
 
 impl Default for BriefingWriter {
     fn default() -> Self {
-        Self { theme_prompt: PromptTemplate::parse(PROMPT_THEME) }
+        Self { theme_prompt: PromptTemplate::parse(PROMPT_THEME), shared_prompt: PromptTemplate::parse(PROMPT_SHARED_FACT) }
     }
 }
 
@@ -270,7 +273,22 @@ impl BriefingWriter {
         let texts: Vec<&str> = masked.iter().map(String::as_str).collect();
         let vectors = similarity.vectors(&texts)?;
         let sim: Vec<Vec<f32>> = vectors.iter().map(|a| vectors.iter().map(|b| cosine(a, b)).collect()).collect();
-        let mut stories = cluster(&sim, similarity.story_threshold());
+        let stories = cluster(&sim, similarity.story_threshold());
+        // an article's points that joined no other article's form one story, not several
+        let mut merged: Vec<Vec<usize>> = Vec::new();
+        for g in stories {
+            let mut srcs: Vec<usize> = g.iter().map(|&i| items[i].source).collect();
+            srcs.dedup();
+            let alone = srcs.len() == 1 && srcs.iter().all(|s| g.iter().all(|&i| items[i].source == *s));
+            match merged.iter_mut().find(|m| alone && m.iter().all(|&i| items[i].source == srcs[0])) {
+                Some(m) => {
+                    m.extend(g);
+                    m.sort();
+                }
+                None => merged.push(g),
+            }
+        }
+        let mut stories = merged;
         // stories told by more articles first, then by how early their points come
         stories.sort_by_key(|g| {
             let mut srcs: Vec<usize> = g.iter().map(|&i| items[i].source).collect();
@@ -287,8 +305,8 @@ impl BriefingWriter {
             story_sources.dedup();
             // one article's story is headed by its title; a shared story by a heading that one of its
             // facts backs whole (a heading may not join two facts into a claim neither makes)
-            let theme = match (&story_sources[..], story_sources.first().and_then(|&s| sources[s].title.clone())) {
-                ([_], Some(t)) => t,
+            let theme = match &story_sources[..] {
+                [s] => sources[*s].title.clone().unwrap_or_else(|| headline(&items[story[0]].text)),
                 _ => self.theme(story.iter().map(|&i| items[i].text.as_str()).collect(), &mut writer)?,
             };
             let mut facts: Vec<BriefingPoint> = Vec::new();
@@ -356,6 +374,16 @@ impl BriefingWriter {
                     }
                 }
             }
+            // what the articles of a shared story report in common: written by the LLM, kept only for the
+            // articles whose own sentences pass the fact check and the model's verdict
+            if story_sources.len() >= 2 {
+                if let Some(w) = writer.as_deref_mut() {
+                    if let Some(mut shared) = self.shared_fact(story, &items, &sources, w)? {
+                        shared.theme = theme.clone();
+                        facts.push(shared);
+                    }
+                }
+            }
             facts.sort_by_key(|f| (f.kind == BulletKind::Disagreement, std::cmp::Reverse(f.citations.len())));
             let keep: Vec<BriefingPoint> = facts.into_iter().take(MAX_FACTS_PER_STORY).collect();
             bullets.extend(keep);
@@ -393,6 +421,37 @@ impl BriefingWriter {
         }
         let method = if similarity.describe().starts_with("sentence embeddings") { BriefingMethod::Embeddings } else { BriefingMethod::Lexical };
         Ok(Briefing { key: String::new(), method, writer: format!("{}; headings by {labeller}", similarity.describe()), points: bullets, sources, notes })
+    }
+
+    /// One sentence the articles of a story report in common, citing each article whose sentences (those
+    /// its points in the story cite) back it; `None` unless two or more do.
+    fn shared_fact(&self, story: &[usize], items: &[Item], sources: &[SourceInfo], w: &mut dyn super::summarize::TextWriter) -> Result<Option<BriefingPoint>> {
+        let list: String = story.iter().take(8).map(|&i| format!("- [{}] {}\n", sources[items[i].source].number, items[i].text)).collect();
+        let (system, user) = self.shared_prompt.fill(&[("facts", list.trim_end()), ("max_words", "25")]);
+        let numbers: Vec<usize> = story.iter().map(|&i| sources[items[i].source].number).collect();
+        let (lo, hi) = (numbers.iter().copied().min().unwrap_or(1), numbers.iter().copied().max().unwrap_or(1));
+        let mut grammar = PointGrammar::with_range(lo, hi, 1, 25);
+        let g = w.write_constrained(&system, &user, &mut grammar, 90)?;
+        let Some(draft) = parse_points(&g.text, hi).into_iter().next() else { return Ok(None) };
+        let mut citations = Vec::new();
+        let mut provenance = Vec::new();
+        let mut checks = Vec::new();
+        for &n in &draft.citations {
+            let Some(si) = sources.iter().position(|s| s.number == n) else { continue };
+            let ids: Vec<usize> = story.iter().filter(|&&i| items[i].source == si).flat_map(|&i| items[i].sentences.clone()).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let (ok, c) = backs(&draft.text, &sources[si], &ids);
+            let evidence: Vec<&str> = ids.iter().filter_map(|&k| sources[si].sentences.get(k.wrapping_sub(1))).map(String::as_str).collect();
+            if ok && w.supports(&draft.text, &evidence, &sources[si].text_language)?.unwrap_or(false) {
+                citations.push(n);
+                provenance.push(Provenance { source: n, sentences: ids });
+                checks.extend(c);
+            }
+        }
+        let complete = incomplete(&draft.text).is_none() && draft.text.split_whitespace().count() <= MAX_BULLET_WORDS;
+        Ok((citations.len() >= 2 && complete).then(|| BriefingPoint { theme: String::new(), kind: BulletKind::Fact, text: draft.text, citations, provenance, unsupported: vec![], checks }))
     }
 
     /// A story's heading: the writer's, when it is English and names nothing the facts do not; else the

@@ -147,11 +147,31 @@ pub fn incomplete(text: &str) -> Option<String> {
     if !t.ends_with(['.', '!', '?']) {
         return Some("no final full stop: cut off".into());
     }
+    if t.ends_with("..") || t.ends_with('…') {
+        return Some("ends in an ellipsis: cut off".into());
+    }
     let last = words[words.len() - 1].trim_end_matches(['.', '!', '?']).to_lowercase();
     if DANGLING.contains(&last.as_str()) {
         return Some(format!("ends on \"{last}\""));
     }
     None
+}
+
+/// Words of `text` that are two or more common English words run together ("asother",
+/// "atthesame") and that the evidence does not have: the mark of a sentence squeezed into a length limit.
+pub fn glued_words(text: &str, evidence: &[&str]) -> Vec<String> {
+    fn splits(w: &str, depth: usize) -> bool {
+        if depth > 0 && lexicon::is_common_english(w) && w.len() >= 2 {
+            return true;
+        }
+        depth < 4 && (2..w.len().saturating_sub(1)).any(|i| w.is_char_boundary(i) && lexicon::is_common_english(&w[..i]) && splits(&w[i..], depth + 1))
+    }
+    let known: std::collections::HashSet<String> = evidence.iter().flat_map(|e| names::words(e)).collect();
+    text.split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.len() >= 5 && w.chars().all(|c| c.is_lowercase()))
+        .filter(|w| !lexicon::is_common_english(w) && !known.contains(*w) && splits(w, 0))
+        .map(String::from)
+        .collect()
 }
 
 fn content_words(text: &str) -> std::collections::HashSet<String> {
@@ -237,8 +257,10 @@ pub fn check_point(point: &str, evidence: &Evidence, earlier: &[&str], max_words
         Some(e) => Check::fail(CheckKind::Duplicate, format!("repeats \"{e}\"")),
         None => Check::pass(CheckKind::Duplicate),
     });
+    let glued = glued_words(point, &evidence.sentences);
     checks.push(match incomplete(point) {
         Some(why) => Check::fail(CheckKind::Complete, why),
+        None if !glued.is_empty() => Check::fail(CheckKind::Complete, format!("words run together: {}", glued.join(", "))),
         None => Check::pass(CheckKind::Complete),
     });
     let n = point.split_whitespace().count();
@@ -305,6 +327,15 @@ mod tests {
         let earlier = ["Cloudflare wants to raise 3.5 billion dollars in New York."];
         assert_eq!(failed(&check_point("Cloudflare wants to raise 3.5 billion dollars in New York!", &ev, &earlier, 40)), vec![CheckKind::Duplicate]);
         assert_eq!(failed(&check_point("Cloudflare wants to raise 3.5 billion dollars in New York.", &ev, &[], 5)), vec![CheckKind::Length]);
+    }
+
+    #[test]
+    fn squeezed_sentences_are_not_complete() {
+        let ev = Evidence { sentences: vec!["Those affected include X, as well as other websites."], language: "en", title: None };
+        assert_eq!(failed(&check_point("Those affected include X, as well asother websites.", &ev, &[], 40)), vec![CheckKind::Complete]);
+        assert_eq!(failed(&check_point("Those affected include X, as well as other...", &ev, &[], 40)), vec![CheckKind::Complete]);
+        assert!(failed(&check_point("Those affected include X, as well as other websites.", &ev, &[], 40)).is_empty());
+        assert!(glued_words("It works with cybersecurity partners.", &[]).is_empty(), "a real word is not glued");
     }
 
     #[test]

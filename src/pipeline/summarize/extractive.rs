@@ -4,7 +4,7 @@ use std::time::Instant;
 use super::{Article, PointStatus, Summarizer, Summary, SummaryMethod, SummaryPoint};
 use crate::error::Result;
 use crate::pipeline::factcheck::{Check, CheckKind};
-use crate::pipeline::segment::article_sentences;
+use crate::pipeline::segment::body_sentences;
 
 /// TextRank over sentences (no weights): the fallback when no model is available; labelled "extractive".
 pub struct ExtractiveSummarizer;
@@ -35,7 +35,7 @@ impl ExtractiveSummarizer {
     /// The highest-ranked sentences within `max_words`, in article order. Never more than `max_words`
     /// words: a sentence longer than the whole budget is cut at it, with an ellipsis.
     pub fn extract(text: &str, language: &str, max_words: usize) -> String {
-        let sentences = article_sentences(text, language);
+        let sentences = body_sentences(text, language);
         if max_words == 0 {
             return String::new();
         }
@@ -122,7 +122,7 @@ impl Summarizer for ExtractiveSummarizer {
 
     fn summarize(&mut self, article: &Article, max_words: usize) -> Result<Summary> {
         let t0 = Instant::now();
-        let sentences = article_sentences(&article.text, &article.language);
+        let sentences = body_sentences(&article.text, &article.language);
         let chosen = Self::choose(&sentences, max_words);
         // each point is an article sentence: quoted, and so true to the article by construction
         let points = chosen

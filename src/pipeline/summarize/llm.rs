@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::generation::constraint::Constraint;
 use crate::models::llm::{Generated, GgufLlm, SamplingParams};
 use crate::pipeline::factcheck::{check_point, not_english, Check, CheckKind, Evidence};
-use crate::pipeline::segment::article_sentences;
+use crate::pipeline::segment::body_sentences;
 
 /// Words a point may have: short enough for a briefing bullet (≤ 40 words with its citations).
 pub const POINT_WORDS: usize = 30;
@@ -212,7 +212,7 @@ impl Summarizer for LlmSummarizer {
 
     fn summarize(&mut self, article: &Article, max_words: usize) -> Result<Summary> {
         let t0 = Instant::now();
-        let sentences = article_sentences(&article.text, &article.language);
+        let sentences = body_sentences(&article.text, &article.language);
         if sentences.is_empty() {
             return Err(Error::Input { path: article.title.clone().unwrap_or_default(), reason: "no sentences to summarize".into() });
         }

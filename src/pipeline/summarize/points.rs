@@ -41,9 +41,10 @@ pub struct PointGrammar {
     max_cites: usize,
     state: State,
     points: usize,
-    /// Words finished in the current point, and whether a word is open.
+    /// Words finished in the current point, and whether a word is open (and its length so far).
     words: usize,
     in_word: bool,
+    word_chars: usize,
     chars: usize,
     number: usize,
     cites: Vec<usize>,
@@ -69,6 +70,7 @@ impl PointGrammar {
             points: 0,
             words: 0,
             in_word: false,
+            word_chars: 0,
             chars: 0,
             number: 0,
             cites: Vec::new(),
@@ -145,7 +147,8 @@ impl PointGrammar {
                     self.state = CiteOpen;
                     true
                 },
-                b'.' | b'!' | b'?' if self.state != AfterPunctSpace && self.chars > 0 => {
+                // no ellipsis: "..." is how a sentence squeezed into the limit trails off
+                b'.' | b'!' | b'?' if self.state == Text && self.chars > 0 => {
                     if self.in_word {
                         self.words += 1;
                         self.in_word = false;
@@ -157,9 +160,16 @@ impl PointGrammar {
                 _ if Self::forbidden(b) || matches!(b, b'.' | b'!' | b'?') => false,
                 _ => {
                     let new_word = !self.in_word || self.state == AfterPunctSpace;
-                    if (new_word && self.words >= self.max_words) || self.chars >= max_chars {
+                    // the last word may not run on: without the limit on its length a model at the word
+                    // limit glued the rest of its sentence into one "word" ("atthesame,andhow…")
+                    let last_word_too_long = !new_word && self.words + 1 >= self.max_words && self.word_chars >= 15;
+                    if (new_word && self.words >= self.max_words) || self.chars >= max_chars || last_word_too_long {
                         false
                     } else {
+                        if new_word {
+                            self.word_chars = 0;
+                        }
+                        self.word_chars += 1;
                         self.state = Text;
                         self.in_word = true;
                         true
@@ -350,6 +360,7 @@ mod tests {
         assert!(feed(&mut g, "- one two three four five"));
         assert!(!g.allows(b" six", 100), "a sixth word is refused");
         assert!(g.allows(b".", 100));
+        assert!(!g.allows(b"andsixandseven", 100), "the last word cannot swallow the rest of the sentence");
         // with 3 tokens left, text may not go on: only the end of the sentence
         let mut g = PointGrammar::new(5, 4, 30);
         assert!(feed(&mut g, "- One two three"));
