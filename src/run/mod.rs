@@ -234,6 +234,8 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
                         r.split_sentences = segs.iter().filter(|s| s.flags.contains(&SegmentFlag::SplitSentence)).count();
                         r.retried_segments = segs.iter().filter(|s| s.flags.contains(&SegmentFlag::Retried)).count();
                         r.flagged_segments = td.flagged_segments();
+                        r.flags = td.flag_counts();
+                        r.confidence = td.confidence_summary(translation.options().document.min_confidence);
                     }
                     r.text = text.text;
                     r.text_language = text.language;
@@ -341,6 +343,8 @@ fn entry_for(p: &Pending) -> ReportEntry {
             split_sentences: r.split_sentences,
             retried_segments: r.retried_segments,
             flagged_segments: r.flagged_segments,
+            flags: r.flags.clone(),
+            confidence: r.confidence,
             dropped_boilerplate: r.dropped_boilerplate,
             summary_unsupported: r.summary_unsupported.clone(),
         }),
