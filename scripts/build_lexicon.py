@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build data/lexicon/de_nl_not_en.txt, German and Dutch words that are not English, for the check that
 an English text holds no untranslated words, and data/lexicon/en_common.txt, common English words, which
-at the start of a sentence are capitalised without being names (src/pipeline/factcheck/lexicon.rs).
+at the start of a sentence are capitalised without being names (src/pipeline/text/lexicon.rs), and data/lexicon/de_nl_vocab.txt,
+German and Dutch vocabulary, which tells the translation checks a word from a name.
 
 A word is listed when it is frequent in German or Dutch (Zipf frequency >= 3.0, i.e. at least once per
 million words) and rare in English (Zipf < 1.5 and at least 1.5 below its German/Dutch frequency), per
@@ -34,6 +35,26 @@ header = (
 )
 path.write_text(header + "\n".join(sorted(out)) + "\n", encoding="utf-8")
 print(f"{len(out)} words -> {path}")
+
+# German and Dutch vocabulary: words at least 30x more frequent in German or Dutch than in English
+# (Zipf >= 2.5 there, 1.5 above English). The translation checks read a capitalised source word that is
+# listed here as a word, not a name ("Firma", "Netz", "Welt"); "Seifert" (de 3.30, en 2.24), "Cloudflare"
+# and "Google" are not listed, so they must come through a translation.
+vocab = set()
+for lang in ("de", "nl"):
+    for w in iter_wordlist(lang, "large"):
+        z = zipf_frequency(w, lang)
+        if z < 2.5:
+            break
+        if w.isalpha() and z - zipf_frequency(w, "en") >= 1.5:
+            vocab.add(w)
+vpath = path.parent / "de_nl_vocab.txt"
+vheader = (
+    "# German and Dutch words 30x more frequent there than in English, Zipf >= 2.5, from wordfreq 3.1\n"
+    "# (https://github.com/rspeer/wordfreq), CC BY-SA 4.0 (scripts/build_lexicon.py).\n"
+)
+vpath.write_text(vheader + "\n".join(sorted(vocab)) + "\n", encoding="utf-8")
+print(f"{len(vocab)} words -> {vpath}")
 
 common = []
 for w in iter_wordlist("en", "large"):

@@ -5,7 +5,7 @@
 //! - [`cli`]: flags and one thin driver per command;
 //! - [`run`]: the folder job (resume, records, report, shards), [`eval`] (quality against references)
 //!   and [`bench`];
-//! - [`pipeline`]: the stages, input → detect → prepare → segment → translate → factcheck → summarize → briefing;
+//! - [`pipeline`]: the stages, input → detect → text → prepare → segment → translate → factcheck → summarize → briefing;
 //! - [`hub`]: models from the hub or local files (catalogue, cache, downloads, verification, weights);
 //! - [`models`]: one file per architecture (Marian, BART, llama-family GGUF), candle-transformers' shape;
 //! - [`generation`] (search over any encoder-decoder) and [`tokenizer`];

@@ -109,7 +109,7 @@ fn translate_folder_writes_one_file_per_article_and_reports_bad_ones() {
     written.sort();
     assert_eq!(written.len(), 6, "{written:?}");
     assert!(written.contains(&"latin.en.md".to_string()) && !written.iter().any(|w| w.contains("hidden")));
-    assert_eq!(std::fs::read_to_string(out.join("latin.en.md")).unwrap(), "Die Straße bleibt bis Freitag gesperrt.\n");
+    assert_eq!(std::fs::read_to_string(out.join("latin.en.md")).unwrap(), "Die Straße bleibt bis Freitag gesperrt. ⚠ *copied_source*\n", "the fixture copies German: marked");
 }
 
 #[test]

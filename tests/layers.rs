@@ -1,6 +1,6 @@
 //! The architecture, checked: every `crate::…` and `super::…` path in `src/` points down the layers
-//! (cli → run/bench → pipeline → hub → models → generation/tokenizer → kernels → device/progress/hash/interrupt →
-//! error), the pipeline's stages import only earlier stages (input → detect → prepare → segment →
+//! (cli → run/bench/eval → pipeline → hub → models → generation/tokenizer → kernels → device/progress/hash/
+//! interrupt → error), the pipeline's stages import only earlier stages (input → detect → text → prepare → segment →
 //! translate → factcheck → summarize → briefing), and no two sibling modules of a layer import each other.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("cli", 9),
 ];
 
-const STAGES: &[&str] = &["input", "detect", "prepare", "segment", "translate", "factcheck", "summarize", "briefing"];
+const STAGES: &[&str] = &["input", "detect", "text", "prepare", "segment", "translate", "factcheck", "summarize", "briefing"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {

@@ -55,6 +55,13 @@ fn seeds_end_to_end_then_resume() {
     let langs: Vec<&str> = report["articles"].as_array().unwrap().iter().map(|a| a["article"]["language"].as_str().unwrap()).collect();
     assert_eq!(langs, vec!["de", "de", "nl", "de", "en"]);
     assert!(report["articles"][0]["article"]["sha256"].as_str().unwrap().len() == 64);
+    // per article: the translation checks' flags and the model's confidence (the fixture copies German,
+    // so its segments are flagged `copied_source`); English passes through with neither
+    let a0 = &report["articles"][0]["article"];
+    assert!(a0["flags"]["copied_source"].as_u64().unwrap() >= 1, "{a0}");
+    let c = &a0["confidence"];
+    assert!(c["min"].as_f64().unwrap() <= c["mean"].as_f64().unwrap() && c["mean"].as_f64().unwrap() <= 1.0, "{c}");
+    assert!(report["articles"][4]["article"].get("confidence").is_none());
     // the briefing cites only existing sources and lists all five
     let b = json(&out.join("briefing.json"));
     assert_eq!(b["sources"].as_array().unwrap().len(), 5);

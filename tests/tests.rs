@@ -17,4 +17,5 @@ mod run_brief;
 mod segment;
 mod summarize_llm;
 mod tokenizer;
+mod translation_checks;
 mod translate;

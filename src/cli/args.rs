@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::device::DeviceChoice;
 use crate::models::transformer::Quantize;
 use crate::pipeline::input::DEFAULT_MAX_BYTES;
+use crate::pipeline::translate::LOW_CONFIDENCE;
 use crate::pipeline::summarize::choice::{DEFAULT_CONTEXT, DEFAULT_JUDGE_THRESHOLD, DEFAULT_MAX_WORDS, DEFAULT_SEED};
 use crate::run::Shard;
 
@@ -281,6 +282,20 @@ pub struct TranslateArgs {
     /// README's benchmark.
     #[arg(long, value_enum, default_value_t = QuantizeArg::None)]
     pub quantize: QuantizeArg,
+    #[command(flatten)]
+    pub checks: TranslationCheckArgs,
+}
+
+/// Glossary and confidence cut, for every command that translates.
+#[derive(Debug, Args, Clone)]
+pub struct TranslationCheckArgs {
+    /// Glossary: a TSV file of `source<TAB>target` lines (an empty target keeps the term verbatim);
+    /// terms come out as given, and a segment whose output lacks one is flagged `missing_term`.
+    #[arg(long, value_name = "FILE")]
+    pub glossary: Option<PathBuf>,
+    /// Flag (and retry) segments whose confidence, the model's mean token probability, is below X.
+    #[arg(long, value_name = "X", default_value_t = LOW_CONFIDENCE)]
+    pub min_confidence: f32,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -338,6 +353,8 @@ pub struct PipelineTranslationArgs {
     /// Quantize the translator's linear layers (`int8`, `int8-fast` or `q8_0`), as `translate --quantize`.
     #[arg(long, value_enum, default_value_t = QuantizeArg::None)]
     pub quantize: QuantizeArg,
+    #[command(flatten)]
+    pub checks: TranslationCheckArgs,
 }
 
 #[derive(Debug, Args)]

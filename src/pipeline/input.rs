@@ -273,8 +273,14 @@ fn text_blocks(text: &str) -> Vec<Block> {
             && lens[..lens.len() - 1].iter().all(|&n| n * 10 >= width * 7)
             && group.windows(2).all(|w| w[0].trim() != w[1].trim());
         if wrapped {
-            let t = group.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
-            blocks.push(Block { kind: BlockKind::Paragraph, text: t, separator: "\n\n".into() });
+            // a headline on the first line (or after a sentence's end) stays a paragraph of its own
+            for run in headline_runs(group) {
+                let t = run.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+                blocks.push(Block { kind: BlockKind::Paragraph, text: t, separator: "\n".into() });
+            }
+            if let Some(b) = blocks.last_mut() {
+                b.separator = "\n\n".into();
+            }
         } else {
             for l in group.iter() {
                 blocks.push(Block { kind: BlockKind::Paragraph, text: l.trim().to_string(), separator: "\n".into() });
@@ -299,16 +305,61 @@ fn text_blocks(text: &str) -> Vec<Block> {
     blocks
 }
 
+/// Words a headline does not end on (the line would go on in the next).
+const CONTINUES: &[&str] = &[
+    "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "und", "oder", "von", "mit", "für", "in",
+    "im", "am", "an", "auf", "zu", "zum", "zur", "bei", "nach", "aus", "über", "vor", "als", "dass", "de", "het", "een", "en",
+    "of", "van", "met", "voor", "op", "aan", "naar", "uit", "te", "dat", "the", "a", "an", "and", "or", "of", "with", "for",
+    "on", "at", "to", "by", "from", "that",
+];
+
+/// The lines of a paragraph cut before and after headlines: a line without final punctuation, of at
+/// most 12 words, shorter than 85 % of the paragraph's longest line, not ending on a comma or a word
+/// that goes on ("und", "van", "the"), first in the paragraph or after a sentence's end, and followed by
+/// a line that opens with a capital, digit or quote. Hard-wrapped prose fills its lines to the width,
+/// so only a title line is that short before a capital; joined with the text after it, it would be
+/// translated as the start of that sentence ("Russia needs more internet access, not less Axing …").
+fn headline_runs<'a, 'b>(lines: &'b [&'a str]) -> Vec<&'b [&'a str]> {
+    let width = lines.iter().map(|l| l.trim().chars().count()).max().unwrap_or(0);
+    let ends_sentence = |l: &str| l.trim_end().trim_end_matches(['"', '\'', '”', '“', '»', '«', ')']).ends_with(['.', '!', '?', ':']);
+    let mut out = Vec::new();
+    let mut from = 0;
+    for i in 0..lines.len().saturating_sub(1) {
+        let line = lines[i].trim();
+        let next = lines[i + 1].trim_start();
+        let after_end = i == from || (i > 0 && ends_sentence(lines[i - 1]));
+        let last_word = line.rsplit(char::is_whitespace).next().unwrap_or("").to_lowercase();
+        let headline = after_end
+            && !line.is_empty()
+            && line.split_whitespace().count() <= 12
+            && line.chars().count() * 100 < width * 85
+            && !line.ends_with(['.', '!', '?', ':', ',', ';', '-', '–', '—', '(', '/', '&', '…'])
+            && !CONTINUES.contains(&last_word.as_str())
+            && next.chars().next().is_some_and(|c| c.is_uppercase() || c.is_ascii_digit() || matches!(c, '"' | '„' | '“' | '»' | '\''));
+        if headline {
+            if i > from {
+                out.push(&lines[from..i]);
+            }
+            out.push(&lines[i..i + 1]);
+            from = i + 1;
+        }
+    }
+    if from < lines.len() {
+        out.push(&lines[from..]);
+    }
+    out
+}
+
 /// Markdown block structure: ATX headings, list items, block quotes, paragraphs (lines joined).
 fn markdown_blocks(text: &str) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut para: Vec<&str> = Vec::new();
     let flush = |para: &mut Vec<&str>, blocks: &mut Vec<Block>| {
-        if !para.is_empty() {
-            let t = para.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+        for run in headline_runs(para) {
+            let t = run.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
             blocks.push(Block { kind: BlockKind::Paragraph, text: t, separator: "\n\n".into() });
-            para.clear();
         }
+        para.clear();
     };
     for line in text.split('\n') {
         let t = line.trim();
@@ -848,6 +899,21 @@ mod tests {
         // repeated caption lines are never joined as a wrap
         let cap = "Ein Bild mit einer Unterschrift, die lang genug ist\nEin Bild mit einer Unterschrift, die lang genug ist\nBildquelle: Agentur";
         assert_eq!(text_blocks(cap).len(), 3);
+    }
+
+    #[test]
+    fn a_headline_above_wrapped_text_stays_its_own_paragraph() {
+        // seed 004's subheading, hard-wrapped with the paragraph under it
+        let t = "Russia needs more internet access, not less\nAxing its services in Russia \"would do little to harm\nthe Russian government,\" and would instead limit access\nto outside news, Prince continued.";
+        let texts: Vec<String> = text_blocks(t).into_iter().map(|b| b.text).collect();
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert_eq!(texts[0], "Russia needs more internet access, not less");
+        assert!(texts[1].starts_with("Axing its services"));
+        let md: Vec<String> = markdown_blocks("Keine Zensur von Inhalten\nScheuer und Seifert sprechen auch über das Geschäftsmodell des Konzerns.").into_iter().map(|b| b.text).collect();
+        assert_eq!(md, vec!["Keine Zensur von Inhalten", "Scheuer und Seifert sprechen auch über das Geschäftsmodell des Konzerns."]);
+        // hard-wrapped prose whose lines break before a capitalised noun is not cut
+        let prose = "Die Bundesregierung hat am Dienstag in Berlin neue\nRegeln für die Förderung von Elektroautos beschlossen,\ndie ab dem kommenden Jahr gelten sollen, sagte er.";
+        assert_eq!(text_blocks(prose).len(), 1);
     }
 
     #[test]

@@ -293,6 +293,8 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
                         r.flagged_segments = td.flagged_segments();
                         // this article's own share of the batches it was in, not the chunk's average
                         r.timings.translate_s = td.seconds;
+                        r.flags = td.flag_counts();
+                        r.confidence = td.confidence_summary(translation.options().document.min_confidence);
                     }
                     r.text = text.text;
                     r.text_language = text.language;
@@ -415,6 +417,8 @@ fn record_entry(r: &ArticleRecord, record_path: &Path, translation_cached: bool,
             split_sentences: r.split_sentences,
             retried_segments: r.retried_segments,
             flagged_segments: r.flagged_segments,
+            flags: r.flags.clone(),
+            confidence: r.confidence,
             dropped_boilerplate: r.dropped_boilerplate,
             summary_unsupported: r.summary_unsupported.clone(),
         }),

@@ -7,6 +7,7 @@ use super::fs::write_atomic;
 use crate::error::{Error, Result};
 use crate::hash::sha256_hex;
 use crate::pipeline::summarize::Summary;
+use crate::pipeline::translate::ConfidenceSummary;
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
@@ -40,6 +41,12 @@ pub struct ArticleRecord {
     pub split_sentences: usize,
     pub retried_segments: usize,
     pub flagged_segments: usize,
+    /// Segments per problem flag (`missing_number`: 2), from the translation checks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flags: BTreeMap<String, usize>,
+    /// The model's confidence over the article's segments (none when it passed through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<ConfidenceSummary>,
     pub dropped_boilerplate: usize,
     /// Key of the summary: translation key + summarizer + summary settings.
     pub summary_key: Option<String>,

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::fs::write_atomic;
 use super::record::Timings;
 use crate::pipeline::summarize::SummaryMethod;
+use crate::pipeline::translate::ConfidenceSummary;
 use crate::error::{batch_exit_code, exit_code, Error, Result};
 
 /// Whether an article made it through.
@@ -82,6 +83,12 @@ pub struct ArticleSummaryReport {
     pub split_sentences: usize,
     pub retried_segments: usize,
     pub flagged_segments: usize,
+    /// Segments per problem flag of the translation checks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flags: BTreeMap<String, usize>,
+    /// Mean and lowest confidence of the translated segments, and how many are below the cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<ConfidenceSummary>,
     pub dropped_boilerplate: usize,
     pub summary_unsupported: Vec<String>,
 }

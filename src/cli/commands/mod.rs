@@ -9,12 +9,12 @@ pub mod summarize;
 pub mod tokenize;
 pub mod translate;
 
-use crate::cli::args::{GlobalArgs, PipelineTranslationArgs, SummarizerArgs};
+use crate::cli::args::{GlobalArgs, PipelineTranslationArgs, SummarizerArgs, TranslationCheckArgs};
 use crate::error::Error;
 use crate::hub::{Catalog, ModelStore};
 use crate::pipeline::input::{collect_inputs, Source};
 use crate::pipeline::summarize::SummarizerOptions;
-use crate::pipeline::translate::TranslationPipeline;
+use crate::pipeline::translate::{Glossary, TranslationPipeline};
 
 /// The inputs named on the command line, each file once and nothing from `out` (an output folder inside
 /// an input folder is not read back in); none found is a usage error. The notes (duplicates, loops,
@@ -62,6 +62,16 @@ fn pipeline_translation<'a>(
         .from_language(a.from.code().map(String::from))
         .beams(beams)
         .quantize(a.quantize.into())
+        .glossary(glossary(&a.checks)?)
+        .min_confidence(a.checks.min_confidence)
         .device(g.device.into())
         .build()
+}
+
+/// The `--glossary` file, read and parsed; none is an empty glossary.
+fn glossary(a: &TranslationCheckArgs) -> crate::Result<Glossary> {
+    match &a.glossary {
+        Some(p) => Glossary::load(p),
+        None => Ok(Glossary::default()),
+    }
 }

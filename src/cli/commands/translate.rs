@@ -10,7 +10,7 @@ use crate::error::{batch_exit_code, exit_code, Error};
 use crate::hub::{Catalog, ModelStore};
 use crate::pipeline::input::Source;
 use crate::pipeline::prepare::Preparer;
-use crate::pipeline::translate::{MarianTranslator, Translation, TranslationPipeline};
+use crate::pipeline::translate::{check_translation, confidence, copied_placeholders, MarianTranslator, Translation, TranslationPipeline};
 use crate::run::fs::write_atomic;
 
 pub fn run(a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Catalog) -> anyhow::Result<i32> {
@@ -31,6 +31,8 @@ pub fn run(a: &TranslateArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Cata
         .quantize(a.quantize.into())
         .segment_tokens(a.segment_tokens)
         .pack(a.pack)
+        .glossary(super::glossary(&a.checks)?)
+        .min_confidence(a.checks.min_confidence)
         .device(g.device.into())
         .build()?;
     let mut sink = Sink::new(a, sources.len());
@@ -130,7 +132,7 @@ fn translate_lines(a: &TranslateArgs, translation: &TranslationPipeline, sources
             let lines: Vec<&str> = text.lines().collect();
             if lang == "en" {
                 let rows: Vec<(String, Option<Translation>)> = lines.iter().map(|l| (l.to_string(), None)).collect();
-                return Ok((render_lines(&rows, a.format), lines_json(&rows, a.format)));
+                return Ok((render_lines(&rows, a.format, &lang), lines_json(&rows, a.format, &lang)));
             }
             if !pool.contains_key(&lang) {
                 let spec = translation.spec_for(&lang)?;
@@ -139,12 +141,21 @@ fn translate_lines(a: &TranslateArgs, translation: &TranslationPipeline, sources
             }
             let t = &pool[&lang];
             let non_empty: Vec<&str> = lines.iter().copied().filter(|l| !l.trim().is_empty()).collect();
-            let mut done = t.translate(&non_empty)?.into_iter();
+            // glossary terms behind placeholders, as in document mode
+            let glossary = &translation.options().document.glossary;
+            let placeholders: Vec<&str> = if glossary.is_empty() { Vec::new() } else { copied_placeholders(t, &lang) };
+            let protected: Vec<_> = non_empty.iter().map(|l| glossary.protect(l, &placeholders)).collect();
+            let inputs: Vec<&str> = protected.iter().map(|p| p.text.as_str()).collect();
+            let mut translated = t.translate(&inputs)?;
+            for (tr, p) in translated.iter_mut().zip(&protected) {
+                tr.text = glossary.restore(&tr.text, p).0;
+            }
+            let mut done = translated.into_iter();
             let rows: Vec<(String, Option<Translation>)> = lines
                 .iter()
                 .map(|l| if l.trim().is_empty() { (l.to_string(), None) } else { (l.to_string(), done.next()) })
                 .collect();
-            Ok((render_lines(&rows, a.format), lines_json(&rows, a.format)))
+            Ok((render_lines(&rows, a.format, &lang), lines_json(&rows, a.format, &lang)))
         })();
         match result.and_then(|(r, v)| sink.emit(index, &src.name(), &src.stem(), &r, v)) {
             Ok(()) => ok += 1,
@@ -162,8 +173,8 @@ fn translate_lines(a: &TranslateArgs, translation: &TranslationPipeline, sources
 }
 
 /// `--lines --format json`: the rows as a JSON value (for [`Sink`]).
-fn lines_json(rows: &[(String, Option<Translation>)], format: OutputFormat) -> Option<serde_json::Value> {
-    (format == OutputFormat::Json).then(|| serde_json::from_str(&render_lines(rows, format)).ok()).flatten()
+fn lines_json(rows: &[(String, Option<Translation>)], format: OutputFormat, lang: &str) -> Option<serde_json::Value> {
+    (format == OutputFormat::Json).then(|| serde_json::from_str(&render_lines(rows, format, lang)).ok()).flatten()
 }
 
 #[derive(serde::Serialize)]
@@ -172,18 +183,24 @@ struct LineOut<'a> {
     source: &'a str,
     translation: &'a str,
     score: f32,
+    /// exp(mean token log-probability), see the README's "Translation checks".
+    confidence: f32,
+    /// The checks of the translation against its line (`missing_number:…`, `short_output`, …).
+    flags: Vec<String>,
     source_tokens: usize,
     output_tokens: usize,
     finished: bool,
 }
 
-fn render_lines(rows: &[(String, Option<Translation>)], format: OutputFormat) -> String {
-    fn line<'a>(i: usize, src: &'a str, t: &'a Option<Translation>) -> LineOut<'a> {
+fn render_lines(rows: &[(String, Option<Translation>)], format: OutputFormat, lang: &str) -> String {
+    fn line<'a>(i: usize, src: &'a str, t: &'a Option<Translation>, lang: &str) -> LineOut<'a> {
         LineOut {
             index: i,
             source: src,
             translation: t.as_ref().map(|t| t.text.as_str()).unwrap_or(src),
             score: t.as_ref().map(|t| t.score).unwrap_or(0.0),
+            confidence: t.as_ref().map(|t| confidence(t.sum_logprob, t.tokens.len())).unwrap_or(1.0),
+            flags: t.as_ref().map(|t| check_translation(src, &t.text, lang).into_iter().map(String::from).collect()).unwrap_or_default(),
             source_tokens: t.as_ref().map(|t| t.source_tokens).unwrap_or(0),
             output_tokens: t.as_ref().map(|t| t.tokens.len()).unwrap_or(0),
             finished: t.as_ref().map(|t| t.finished).unwrap_or(true),
@@ -195,10 +212,10 @@ fn render_lines(rows: &[(String, Option<Translation>)], format: OutputFormat) ->
             .map(|(src, t)| format!("{}\n", t.as_ref().map(|t| t.text.as_str()).unwrap_or(if src.trim().is_empty() { "" } else { src })))
             .collect(),
         OutputFormat::Json => {
-            let v: Vec<_> = rows.iter().enumerate().map(|(i, (s, t))| line(i, s, t)).collect();
+            let v: Vec<_> = rows.iter().enumerate().map(|(i, (s, t))| line(i, s, t, lang)).collect();
             serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
         }
-        OutputFormat::Jsonl => rows.iter().enumerate().map(|(i, (s, t))| serde_json::to_string(&line(i, s, t)).unwrap_or_default() + "\n").collect(),
+        OutputFormat::Jsonl => rows.iter().enumerate().map(|(i, (s, t))| serde_json::to_string(&line(i, s, t, lang)).unwrap_or_default() + "\n").collect(),
     }
 }
 

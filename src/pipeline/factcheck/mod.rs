@@ -9,9 +9,9 @@
 //!
 //! A stronger check of meaning (a reversed claim with no new number or name) needs a model; the
 //! summarizer runs it ([`crate::pipeline::summarize`]) and adds its result to the same record.
-pub mod lexicon;
-pub mod names;
-pub mod quantities;
+// the language-level helpers live in `pipeline::text` (the translate stage uses them too); these paths
+// stay for the fact check's users
+pub use super::text::{lexicon, names, quantities};
 
 use std::sync::OnceLock;
 

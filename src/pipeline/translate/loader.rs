@@ -68,6 +68,16 @@ impl<'a> TranslationPipelineBuilder<'a> {
         self.options.document.pack = pack;
         self
     }
+    /// Terms kept verbatim or translated as given (see [`super::glossary`]).
+    pub fn glossary(mut self, glossary: super::Glossary) -> Self {
+        self.options.document.glossary = glossary;
+        self
+    }
+    /// Flag and retry segments under this confidence (see [`super::checks::LOW_CONFIDENCE`]).
+    pub fn min_confidence(mut self, c: f32) -> Self {
+        self.options.document.min_confidence = c;
+        self
+    }
     pub fn device(mut self, device: DeviceChoice) -> Self {
         self.device = device;
         self
@@ -157,7 +167,11 @@ impl<'a> TranslationPipeline<'a> {
             None => self.catalog.translator_for(lang).map(|e| format!("{}@{}", e.repo, e.revision)).unwrap_or_default(),
         };
         let q = if o.quantize == Quantize::None { String::new() } else { format!("|quantize={:?}", o.quantize) };
-        format!("{model}|beams={:?}|segment_tokens={}{q}", o.beams, o.document.segment_tokens)
+        // the glossary and the confidence cut change outputs (placeholders, retries); the defaults keep
+        // the key they always had
+        let g = if o.document.glossary.is_empty() { String::new() } else { format!("|glossary={}", o.document.glossary.hash()) };
+        let c = if o.document.min_confidence == super::LOW_CONFIDENCE { String::new() } else { format!("|min_confidence={}", o.document.min_confidence) };
+        format!("{model}|beams={:?}|segment_tokens={}{q}{g}{c}", o.beams, o.document.segment_tokens)
     }
 }
 

@@ -2,6 +2,8 @@
 //! guard → reassemble with the paragraph structure intact. English passes through; every source sentence
 //! is accounted for in the output. [`translate_articles`] is the stage as the pipeline runs it: prepared
 //! articles in, the text later stages read out.
+pub mod checks;
+pub mod glossary;
 pub mod loader;
 pub mod marian;
 
@@ -12,6 +14,9 @@ use super::input::{Block, BlockKind, Document, Dropped, Format, Metadata};
 use super::prepare::{guess_title, PreparedArticle, TRANSLATABLE};
 use super::segment::Segmenter;
 use crate::error::{Error, Result};
+pub use checks::{check_translation, confidence, has_repetition, SegmentFlag, LOW_CONFIDENCE};
+pub use glossary::Glossary;
+use glossary::Protected;
 pub use loader::{TranslationOptions, TranslationPipeline, TranslationPipelineBuilder};
 pub use marian::{CallOverrides, MarianTranslator, Translation, TranslatorOptions};
 
@@ -25,11 +30,15 @@ pub struct DocumentOptions {
     pub pack: bool,
     /// Output length cap `ratio × source + add` tokens, and the retry of flagged segments.
     pub length_cap: (f32, usize),
+    /// Terms kept verbatim or translated as given (`--glossary`).
+    pub glossary: Glossary,
+    /// Segments whose [`confidence`] is below this are flagged and retried (`--min-confidence`).
+    pub min_confidence: f32,
 }
 
 impl Default for DocumentOptions {
     fn default() -> Self {
-        Self { from: None, segment_tokens: 200, pack: false, length_cap: (3.0, 10) }
+        Self { from: None, segment_tokens: 200, pack: false, length_cap: (3.0, 10), glossary: Glossary::default(), min_confidence: LOW_CONFIDENCE }
     }
 }
 
@@ -42,69 +51,11 @@ pub struct SegmentResult {
     pub sentences: Vec<usize>,
     /// Sequence score from generation (none for passed-through text).
     pub score: Option<f32>,
+    /// The model's confidence, `exp(mean token log-probability)` in (0, 1] (see [`confidence`]).
+    pub confidence: Option<f32>,
     pub source_tokens: usize,
     pub output_tokens: usize,
     pub flags: Vec<SegmentFlag>,
-}
-
-/// What happened to a segment; serialised as `split_sentence`, `length_cap`, `repetition`, `short_output`,
-/// `retried`, `passthrough`, `other_language:xx`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub enum SegmentFlag {
-    /// A piece of a sentence too long for the model, cut at a clause boundary.
-    SplitSentence,
-    /// Generation hit the output length cap.
-    LengthCap,
-    /// A degenerate loop (repeated n-grams).
-    Repetition,
-    /// Far fewer output than source tokens.
-    ShortOutput,
-    /// Retried with beam search and a repetition penalty.
-    Retried,
-    /// English: kept as it is.
-    Passthrough,
-    /// Another language than the document's with no translator: kept as it is.
-    OtherLanguage(String),
-}
-
-impl SegmentFlag {
-    /// Flags that say the translation may be wrong (the others say what was done).
-    pub fn is_problem(&self) -> bool {
-        matches!(self, SegmentFlag::LengthCap | SegmentFlag::Repetition | SegmentFlag::ShortOutput)
-    }
-}
-
-impl From<SegmentFlag> for String {
-    fn from(f: SegmentFlag) -> String {
-        match f {
-            SegmentFlag::SplitSentence => "split_sentence".into(),
-            SegmentFlag::LengthCap => "length_cap".into(),
-            SegmentFlag::Repetition => "repetition".into(),
-            SegmentFlag::ShortOutput => "short_output".into(),
-            SegmentFlag::Retried => "retried".into(),
-            SegmentFlag::Passthrough => "passthrough".into(),
-            SegmentFlag::OtherLanguage(l) => format!("other_language:{l}"),
-        }
-    }
-}
-
-impl TryFrom<String> for SegmentFlag {
-    type Error = String;
-    fn try_from(s: String) -> std::result::Result<Self, String> {
-        Ok(match s.as_str() {
-            "split_sentence" => SegmentFlag::SplitSentence,
-            "length_cap" => SegmentFlag::LengthCap,
-            "repetition" => SegmentFlag::Repetition,
-            "short_output" => SegmentFlag::ShortOutput,
-            "retried" => SegmentFlag::Retried,
-            "passthrough" => SegmentFlag::Passthrough,
-            other => match other.strip_prefix("other_language:") {
-                Some(l) => SegmentFlag::OtherLanguage(l.to_string()),
-                None => return Err(format!("unknown segment flag {other:?}")),
-            },
-        })
-    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -167,10 +118,69 @@ impl TranslatedDocument {
                 BlockKind::Quote => s.push_str("> "),
                 BlockKind::Paragraph => {}
             }
-            s.push_str(&b.translation);
+            s.push_str(&b.marked_translation());
             s.push_str(&b.separator);
         }
         s
+    }
+
+    /// Confidence over the document's translated segments: mean, lowest, and how many are below
+    /// `threshold`; `None` when nothing was translated.
+    pub fn confidence_summary(&self, threshold: f32) -> Option<ConfidenceSummary> {
+        let c: Vec<f32> = self.blocks.iter().flat_map(|b| &b.segments).filter_map(|s| s.confidence).collect();
+        if c.is_empty() {
+            return None;
+        }
+        Some(ConfidenceSummary {
+            mean: c.iter().sum::<f32>() / c.len() as f32,
+            min: c.iter().copied().fold(f32::INFINITY, f32::min),
+            low: c.iter().filter(|&&x| x < threshold).count(),
+        })
+    }
+
+    /// How many segments carry each problem flag, by its name (`missing_number`: 2).
+    pub fn flag_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for s in self.blocks.iter().flat_map(|b| &b.segments) {
+            let names: std::collections::BTreeSet<&str> = s.flags.iter().filter(|f| f.is_problem()).map(SegmentFlag::name).collect();
+            for n in names {
+                *m.entry(n.to_string()).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+}
+
+/// The model's confidence over an article's segments, as `report.json` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ConfidenceSummary {
+    pub mean: f32,
+    pub min: f32,
+    /// Segments under the low-confidence threshold.
+    pub low: usize,
+}
+
+impl TranslatedBlock {
+    /// The translation with each flagged segment marked for the reader: `… ⚠ *missing_number:3,5
+    /// Milliarden*` after the segment.
+    pub fn marked_translation(&self) -> String {
+        if !self.segments.iter().any(|s| s.flags.iter().any(SegmentFlag::is_problem)) {
+            return self.translation.clone();
+        }
+        let parts: Vec<String> = self
+            .segments
+            .iter()
+            .filter(|s| !s.translation.is_empty())
+            .map(|s| {
+                let problems: Vec<String> = s.flags.iter().filter(|f| f.is_problem()).map(|f| f.to_string()).collect();
+                if problems.is_empty() {
+                    s.translation.clone()
+                } else {
+                    format!("{} ⚠ *{}*", s.translation, problems.join(", "))
+                }
+            })
+            .collect();
+        parts.join(" ")
     }
 }
 
@@ -193,24 +203,11 @@ impl<'a> TranslatorPool<'a> {
     }
 }
 
-/// Repeated n-grams in a row (n = 1..4), the signature of a degenerate decoder loop.
-pub fn has_repetition(tokens: &[u32]) -> bool {
-    for n in 1..=4usize {
-        let need = if n == 1 { 4 } else { 3 };
-        if tokens.len() < n * need {
-            continue;
-        }
-        for start in 0..=tokens.len() - n * need {
-            let gram = &tokens[start..start + n];
-            if (1..need).all(|k| &tokens[start + k * n..start + (k + 1) * n] == gram) {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-fn guard_flags(t: &Translation) -> Vec<SegmentFlag> {
+/// Every flag of a translation `t` of the segment `source` (language `lang`), after the glossary's
+/// placeholders were restored to `text`: the decoder's own signs (length cap, a loop of tokens), the
+/// checks against the source ([`check_translation`]), glossary terms not in the output, and a
+/// confidence under `min_confidence`.
+fn segment_flags(t: &Translation, source: &str, text: &str, lang: &str, missing_terms: &[String], min_confidence: f32) -> Vec<SegmentFlag> {
     let mut f = Vec::new();
     if !t.finished || t.hit_length_limit {
         f.push(SegmentFlag::LengthCap);
@@ -218,8 +215,14 @@ fn guard_flags(t: &Translation) -> Vec<SegmentFlag> {
     if has_repetition(&t.tokens) {
         f.push(SegmentFlag::Repetition);
     }
-    if t.source_tokens >= 12 && t.tokens.len() * 4 < t.source_tokens {
-        f.push(SegmentFlag::ShortOutput);
+    for flag in check_translation(source, text, lang) {
+        if !f.contains(&flag) {
+            f.push(flag);
+        }
+    }
+    f.extend(missing_terms.iter().map(|m| SegmentFlag::MissingTerm(m.clone())));
+    if confidence(t.sum_logprob, t.tokens.len()) < min_confidence {
+        f.push(SegmentFlag::LowConfidence);
     }
     f
 }
@@ -228,17 +231,61 @@ struct WorkItem {
     doc: usize,
     block: usize,
     seg: usize,
-    text: String,
+    /// The segment as the source has it.
+    source: String,
+    /// What the model reads: the segment with glossary terms replaced by placeholders.
+    protected: Protected,
+    /// The same with the other placeholders, for the retry (a model that lost one name may copy another).
+    protected_retry: Protected,
 }
 
 pub struct DocumentTranslator {
     detector: LanguageDetectorSet,
     pub options: DocumentOptions,
+    /// Glossary placeholders per language, tried once (see [`copied_placeholders`]).
+    placeholders: std::sync::Mutex<HashMap<String, Vec<&'static str>>>,
+}
+
+/// The glossary placeholders `translator` copies: each name of [`glossary::PLACEHOLDER_NAMES`] in a
+/// test sentence of `lang`, in quotes and bare ("„Paris“ und Paris sagten das am Montag."), kept when
+/// both come back unchanged, the surest (highest [`confidence`]) first. One batched call per translator.
+pub fn copied_placeholders(translator: &MarianTranslator, lang: &str) -> Vec<&'static str> {
+    let carrier = |n: &str| match lang {
+        "nl" => format!("„{n}“ en {n} zeiden dat maandag."),
+        _ => format!("„{n}“ und {n} sagten das am Montag."),
+    };
+    let tests: Vec<String> = glossary::PLACEHOLDER_NAMES.iter().map(|n| carrier(n)).collect();
+    let refs: Vec<&str> = tests.iter().map(String::as_str).collect();
+    match translator.translate(&refs) {
+        Ok(out) => {
+            let mut kept: Vec<(&'static str, f32)> = glossary::PLACEHOLDER_NAMES
+                .iter()
+                .zip(out)
+                .filter(|(n, t)| glossary::count_word(&t.text, n) == 2)
+                .map(|(n, t)| (*n, confidence(t.sum_logprob, t.tokens.len())))
+                .collect();
+            // the names the model copies most surely first
+            kept.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+            kept.into_iter().map(|(n, _)| n).collect()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "glossary placeholders could not be tried; terms stay in place");
+            Vec::new()
+        }
+    }
 }
 
 impl DocumentTranslator {
     pub fn new(options: DocumentOptions) -> Self {
-        Self { detector: LanguageDetectorSet::new(), options }
+        Self { detector: LanguageDetectorSet::new(), options, placeholders: Default::default() }
+    }
+
+    fn placeholders(&self, translator: &MarianTranslator, lang: &str) -> Vec<&'static str> {
+        let mut cache = match self.placeholders.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        cache.entry(lang.to_string()).or_insert_with(|| copied_placeholders(translator, lang)).clone()
     }
 
     fn block_language(&self, text: &str, doc_lang: &str) -> String {
@@ -322,6 +369,7 @@ impl DocumentTranslator {
                     language: lang,
                     sentences: (0..block.sentence_count).collect(),
                     score: None,
+                    confidence: None,
                     source_tokens: 0,
                     output_tokens: 0,
                     flags: vec![flag],
@@ -336,18 +384,24 @@ impl DocumentTranslator {
             let segmenter = Segmenter::new(&lang, budget, self.options.pack);
             block.sentence_count = segmenter.sentences(&text).len();
             let count = |s: &str| translator.count_tokens(s).unwrap_or(usize::MAX);
+            let placeholders: Vec<&'static str> = if self.options.glossary.is_empty() { Vec::new() } else { self.placeholders(translator, &lang) };
             for seg in segmenter.segment(&text, &count) {
                 let mut flags = Vec::new();
                 if seg.split {
                     flags.push(SegmentFlag::SplitSentence);
                 }
-                pending.push(WorkItem { doc: d, block: b, seg: block.segments.len(), text: seg.text.clone() });
+                let protected = self.options.glossary.protect(&seg.text, &placeholders);
+                let used = protected.slots.len().min(placeholders.len());
+                let rotated: Vec<&str> = placeholders[used..].iter().chain(&placeholders[..used]).copied().collect();
+                let protected_retry = self.options.glossary.protect(&seg.text, &rotated);
+                pending.push(WorkItem { doc: d, block: b, seg: block.segments.len(), source: seg.text.clone(), protected, protected_retry });
                 block.segments.push(SegmentResult {
                     source: seg.text,
                     translation: String::new(),
                     language: lang.clone(),
                     sentences: seg.sentences,
                     score: None,
+                    confidence: None,
                     source_tokens: 0,
                     output_tokens: 0,
                     flags,
@@ -364,7 +418,7 @@ impl DocumentTranslator {
 
     fn run_items(&self, translator: &MarianTranslator, lang: &str, items: &[WorkItem], out: &mut [Option<Result<TranslatedDocument>>]) {
         let cap = CallOverrides { length_cap: Some(self.options.length_cap), ..Default::default() };
-        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+        let texts: Vec<&str> = items.iter().map(|i| i.protected.text.as_str()).collect();
         let results: Vec<Result<Translation>> = match translator.translate_with(&texts, &cap) {
             Ok(r) => r.into_iter().map(Ok).collect(),
             // stopped by a signal: every document of this batch is abandoned, none retried
@@ -376,7 +430,7 @@ impl DocumentTranslator {
                 by_doc.dedup();
                 let mut res: HashMap<usize, Result<Vec<Translation>>> = HashMap::new();
                 for d in by_doc {
-                    let t: Vec<&str> = items.iter().filter(|i| i.doc == d).map(|i| i.text.as_str()).collect();
+                    let t: Vec<&str> = items.iter().filter(|i| i.doc == d).map(|i| i.protected.text.as_str()).collect();
                     res.insert(d, translator.translate_with(&t, &cap));
                 }
                 let mut cursor: HashMap<usize, usize> = HashMap::new();
@@ -392,13 +446,20 @@ impl DocumentTranslator {
                 per
             }
         };
-        // guards: retry flagged segments with beam search and a repetition penalty
-        let flagged: Vec<usize> = results.iter().enumerate().filter(|(_, r)| matches!(r, Ok(t) if !guard_flags(t).is_empty())).map(|(i, _)| i).collect();
+        // guards and checks: retry flagged segments with beam search and a repetition penalty
+        let glossary = &self.options.glossary;
+        let judge = |it: &WorkItem, p: &Protected, t: &Translation| -> (String, Vec<SegmentFlag>) {
+            let (text, missing) = glossary.restore(&t.text, p);
+            let flags = segment_flags(t, &it.source, &text, lang, &missing, self.options.min_confidence);
+            (text, flags)
+        };
+        let first: Vec<Option<(String, Vec<SegmentFlag>)>> = items.iter().zip(&results).map(|(it, r)| r.as_ref().ok().map(|t| judge(it, &it.protected, t))).collect();
+        let flagged: Vec<usize> = first.iter().enumerate().filter(|(_, j)| matches!(j, Some((_, f)) if f.iter().any(SegmentFlag::is_problem))).map(|(i, _)| i).collect();
         let mut retried: HashMap<usize, Translation> = HashMap::new();
         if !flagged.is_empty() {
             let beams = translator.generation_config().num_beams.max(4);
             let ov = CallOverrides { num_beams: Some(beams), repetition_penalty: Some(1.3), length_cap: Some(self.options.length_cap) };
-            let texts: Vec<&str> = flagged.iter().map(|&i| items[i].text.as_str()).collect();
+            let texts: Vec<&str> = flagged.iter().map(|&i| items[i].protected_retry.text.as_str()).collect();
             if let (Ok(again), None) = (translator.translate_with(&texts, &ov), crate::interrupt::requested()) {
                 for (&i, t) in flagged.iter().zip(again) {
                     retried.insert(i, t);
@@ -406,33 +467,41 @@ impl DocumentTranslator {
             }
         }
         tracing::info!(lang, segments = items.len(), retried = flagged.len(), "translated");
-        for (i, (it, r)) in items.iter().zip(results).enumerate() {
+        for (i, ((it, r), judged)) in items.iter().zip(results).zip(first).enumerate() {
             let Some(Some(Ok(doc))) = out.get_mut(it.doc) else { continue };
-            match r {
-                Ok(first) => {
+            match (r, judged) {
+                (Ok(first), Some((mut text, mut flags))) => {
                     let mut t = first;
-                    let mut flags = guard_flags(&t);
                     doc.seconds += t.seconds;
                     if let Some(second) = retried.remove(&i) {
                         doc.seconds += second.seconds;
-                        let f2 = guard_flags(&second);
-                        if f2.len() <= flags.len() {
+                        // the retry wins with fewer problems, or as many and a higher confidence
+                        let (text2, f2) = judge(it, &it.protected_retry, &second);
+                        let problems = |f: &[SegmentFlag]| f.iter().filter(|x| x.is_problem()).count();
+                        let better = problems(&f2) < problems(&flags)
+                            || (problems(&f2) == problems(&flags) && confidence(second.sum_logprob, second.tokens.len()) > confidence(t.sum_logprob, t.tokens.len()));
+                        if better {
                             t = second;
+                            text = text2;
                             flags = f2;
                         }
                         flags.push(SegmentFlag::Retried);
                     }
                     let seg = &mut doc.blocks[it.block].segments[it.seg];
-                    seg.translation = t.text.clone();
+                    seg.translation = text;
                     seg.score = Some(t.score);
+                    seg.confidence = Some(confidence(t.sum_logprob, t.tokens.len()));
                     seg.source_tokens = t.source_tokens;
                     seg.output_tokens = t.tokens.len();
                     seg.flags.extend(flags);
                 }
-                Err(e @ Error::Interrupted(_)) => out[it.doc] = Some(Err(e)),
-                Err(e) => {
+                (Err(e @ Error::Interrupted(_)), _) => out[it.doc] = Some(Err(e)),
+                (Err(e), _) => {
                     let name = doc.name.clone();
                     out[it.doc] = Some(Err(Error::Input { path: name, reason: e.to_string() }));
+                }
+                (Ok(_), None) => {
+                    out[it.doc] = Some(Err(Error::Internal("a translation lost its check".into())));
                 }
             }
         }
@@ -502,10 +571,9 @@ pub fn translate_articles(articles: &[&PreparedArticle], direct: bool, translato
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn repetition_detector() {
+        use crate::pipeline::translate::has_repetition;
         assert!(has_repetition(&[5, 6, 7, 7, 7, 7, 2]));
         assert!(!has_repetition(&[5, 6, 7, 7, 7, 2]));
         assert!(has_repetition(&[1, 9, 4, 9, 4, 9, 4, 0]));

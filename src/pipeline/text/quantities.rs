@@ -119,6 +119,9 @@ const NUMBER_WORDS: &[(&str, f64)] = &[
     ("twaalf", 12.0), ("twintig", 20.0), ("honderd", 100.0),
 ];
 
+/// Articles that mean "one" before a scale word.
+const ONE_WORDS: &[&str] = &["ein", "eine", "einer", "einen", "einem", "eines", "een", "one", "a", "an"];
+
 /// The values digits with `.`/`,` can mean: thousands groups of exactly three digits in either
 /// convention, or a decimal separator. "3.000" → [3000, 3]; "1,2" → [1.2]; "12" → [12].
 pub fn readings(num: &str) -> Vec<f64> {
@@ -193,7 +196,11 @@ pub fn quantities(text: &str, lang: &str) -> Vec<Quantity> {
         }
         let w = raw.trim_matches(|c: char| matches!(c, '(' | ')' | '"' | '\'' | '„' | '“' | '”' | '«' | '»' | '‚' | '‘' | '’' | ',' | ';' | '!' | '?'));
         let lower = w.to_lowercase();
-        let number_word = NUMBER_WORDS.iter().find(|(n, _)| *n == lower.trim_end_matches('.')).map(|&(_, v)| v);
+        let mut number_word = NUMBER_WORDS.iter().find(|(n, _)| *n == lower.trim_end_matches('.')).map(|&(_, v)| v);
+        // "einer Milliarde Dollar", "een miljard", "a billion": the article is the number one before a scale word
+        if number_word.is_none() && ONE_WORDS.contains(&lower.as_str()) && words.get(i + 1).is_some_and(|w| scale_of(w.trim_end_matches([',', ';', ')', '.']), lang).is_some()) {
+            number_word = Some(1.0);
+        }
         let has_digit = w.chars().any(|c| c.is_ascii_digit());
         if !has_digit && number_word.is_none() {
             i += 1;
@@ -307,6 +314,8 @@ mod tests {
         assert!(same(("$35bn", "en"), ("35 Milliarden Dollar", "de")));
         assert_eq!(one("1 Billion Euro", "de").values().next(), Some(1e12), "German Billion is 10^12");
         assert_eq!(one("1 billion euros", "en").values().next(), Some(1e9));
+        assert!(same(("$1 billion", "en"), ("einen Umsatz von einer Milliarde Dollar", "de")), "an article before a scale word is one");
+        assert!(same(("a billion dollars", "en"), ("een miljard dollar", "nl")));
     }
 
     #[test]

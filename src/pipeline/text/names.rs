@@ -67,6 +67,10 @@ const ALIASES: &[(&[&str], &[&str])] = &[
     (&["stock", "exchange"], &["börse*", "beurs*", "aktien*", "aandel*"]),
     (&["internet"], &["internet*", "netz"]),
     (&["great"], &["groß*", "grote", "grot*"]),
+    (&["ai"], &["ki"]),
+    (&["ecb"], &["ezb"]),
+    (&["un"], &["uno", "vn"]),
+    (&["nato"], &["nav"]),
 ];
 
 /// Lower case with umlauts and accents folded (`ä` → `a`; both spellings of German are compared).
@@ -149,6 +153,12 @@ impl NameIndex {
         }
     }
 
+    /// Does the text hold `word` as a whole word (case, umlauts, transliteration and genitive or
+    /// plural endings folded)? No aliases: "Russland" is not "Russia" here (see [`english_forms`]).
+    pub fn has(&self, word: &str) -> bool {
+        self.has_word(&fold(word))
+    }
+
     /// Does the source name `name` (one word of a name, as extracted by [`names`])?
     pub fn names(&self, name: &str) -> bool {
         let w = fold(name);
@@ -160,6 +170,42 @@ impl NameIndex {
             en.iter().any(|e| self.has_word(e)) || other.iter().any(|p| self.has_alias(p))
         })
     }
+}
+
+/// Alias entries that are not names (role words, common nouns): never used to read a German or Dutch
+/// word as an English name.
+const NOT_NAME_ALIASES: &[&str] = &["ceo", "cfo", "stock", "internet", "great"];
+
+/// The English forms of a German or Dutch name ("Russland" → russia, russian, russians; "Dienstag" →
+/// tuesday), from the same alias table [`NameIndex::names`] reads the other way; empty when none.
+pub fn english_forms(word: &str) -> Vec<&'static str> {
+    let w = fold(word);
+    let mut out = Vec::new();
+    for (en, other) in ALIASES {
+        if en.iter().any(|e| NOT_NAME_ALIASES.contains(e)) {
+            continue;
+        }
+        let hit = other.iter().any(|p| {
+            let p = fold(p);
+            match p.strip_suffix('*') {
+                Some(prefix) => w.starts_with(prefix),
+                None => stems(&w).contains(&p),
+            }
+        });
+        if hit {
+            out.extend_from_slice(en);
+        }
+    }
+    out
+}
+
+/// Whether `word` is a German or Dutch form of an English name by a prefix entry of the alias table
+/// ("chinesischen" by "chines*"), the form adjectives take, as opposed to an exact entry ("vs").
+pub fn english_forms_by_prefix(word: &str) -> bool {
+    let w = fold(word);
+    ALIASES.iter().filter(|(en, _)| !en.iter().any(|e| NOT_NAME_ALIASES.contains(e))).any(|(_, other)| {
+        other.iter().any(|p| fold(p).strip_suffix('*').is_some_and(|prefix| w.starts_with(prefix)))
+    })
 }
 
 /// The name words of an English sentence: capitalised words (and words with inner capitals or digits

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 const LEXICON: &str = include_str!("../../../data/lexicon/de_nl_not_en.txt");
 const EN_COMMON: &str = include_str!("../../../data/lexicon/en_common.txt");
+const VOCAB: &str = include_str!("../../../data/lexicon/de_nl_vocab.txt");
 
 /// German/Dutch exonyms: place names an English text never uses.
 const EXONYMS: &[&str] = &[
@@ -17,6 +18,16 @@ const EXONYMS: &[&str] = &[
 fn lexicon() -> &'static HashSet<&'static str> {
     static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
     SET.get_or_init(|| LEXICON.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).chain(EXONYMS.iter().copied()).collect())
+}
+
+/// Is `word` (any case) German or Dutch vocabulary: one of the ~98,000 words at least 30× more
+/// frequent in German or Dutch than in English (`data/lexicon/de_nl_vocab.txt`: "Firma", "Netz",
+/// "Jahren", "kort"), where names used in English texts too ("Seifert", "Cloudflare", "Google") are
+/// not?
+pub fn is_german_or_dutch(word: &str) -> bool {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| VOCAB.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()).contains(word.to_lowercase().as_str())
+        || lexicon().contains(word.to_lowercase().as_str())
 }
 
 /// Is `word` (any case) one of the ~7,000 most common English words? At the start of a sentence such a
