@@ -319,7 +319,11 @@ pub fn article_sentences(text: &str, lang: &str) -> Vec<String> {
 /// sentence ends with one. Summary points cite these, so a point never rests on a headline fragment.
 pub fn body_sentences(text: &str, lang: &str) -> Vec<String> {
     let all = article_sentences(text, lang);
-    let ends = |s: &String| s.trim_end().trim_end_matches(['"', '\'', '”', '“', '’', '»', '«', ')']).ends_with(['.', '!', '?', '…']);
+    // a line without final punctuation is a headline or caption only when it is short: a long one (a
+    // paragraph that lost its full stop, a run-on list, a single giant token) is body text
+    let ends = |s: &String| {
+        s.trim_end().trim_end_matches(['"', '\'', '”', '“', '’', '»', '«', ')']).ends_with(['.', '!', '?', '…']) || s.split_whitespace().count() > 25 || s.chars().count() > 250
+    };
     if all.iter().any(ends) {
         all.into_iter().filter(ends).collect()
     } else {

@@ -70,8 +70,9 @@ pub fn similarity(embedder: Option<&Path>) -> (Box<dyn Similarity>, Option<Strin
 
 /// Identity of the briefing's grouping, for its cache key.
 fn grouping_id(embedder: Option<&Path>) -> String {
-    use crate::pipeline::briefing::{PROMPT_SHARED_FACT, PROMPT_THEME};
-    let prompts = &crate::hash::sha256_hex(format!("{PROMPT_THEME}{PROMPT_SHARED_FACT}").as_bytes())[..12];
+    use crate::pipeline::briefing::PROMPT_THEME;
+    // "v2": stories whose articles' lead facts are checked against each other
+    let prompts = &crate::hash::sha256_hex(format!("{PROMPT_THEME}v2").as_bytes())[..12];
     match embedder {
         Some(d) => format!("|embedder={}|briefing={prompts}", d.display()),
         None => format!("|lexical|briefing={prompts}"),

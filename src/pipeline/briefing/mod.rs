@@ -18,14 +18,13 @@ use embed::{cosine, Similarity};
 
 use super::factcheck::names::names;
 use super::factcheck::quantities::{quantities, supports, Kind, Unit};
-use super::factcheck::{check_point, incomplete, not_english, unsupported_items, unsupported_names, Check, CheckKind, Evidence};
-use super::summarize::points::{parse_points, LineGrammar, PointGrammar};
+use super::factcheck::{check_point, not_english, unsupported_items, unsupported_names, Check, CheckKind, Evidence};
+use super::summarize::points::LineGrammar;
 use super::summarize::{PointStatus, PromptTemplate, Summarizer, SummaryPoint};
 use crate::error::Result;
 
 pub const PROMPT_THEME: &str = include_str!("../../../prompts/theme.txt");
-/// The facts of a shared story → the one they have in common.
-pub const PROMPT_SHARED_FACT: &str = include_str!("../../../prompts/shared_fact.txt");
+
 
 /// Bullets longer than this are left out (a quoted sentence can be long; its article keeps it).
 pub const MAX_BULLET_WORDS: usize = 40;
@@ -170,7 +169,7 @@ fn backs(text: &str, source: &SourceInfo, ids: &[usize]) -> (bool, Vec<Check>) {
     let evidence = Evidence { sentences, language: &source.text_language, title: None };
     let checks: Vec<Check> = check_point(text, &evidence, &[], usize::MAX)
         .into_iter()
-        .filter(|c| matches!(c.check, CheckKind::Numbers | CheckKind::Names | CheckKind::Polarity | CheckKind::Untranslated | CheckKind::English))
+        .filter(|c| matches!(c.check, CheckKind::Numbers | CheckKind::Names | CheckKind::Polarity | CheckKind::Untranslated | CheckKind::English | CheckKind::Quotes))
         .collect();
     (checks.iter().all(|c| c.ok), checks)
 }
@@ -230,12 +229,11 @@ fn comparable(text: &str) -> Vec<(String, Unit, bool, super::factcheck::quantiti
 
 pub struct BriefingWriter {
     pub theme_prompt: PromptTemplate,
-    pub shared_prompt: PromptTemplate,
 }
 
 impl Default for BriefingWriter {
     fn default() -> Self {
-        Self { theme_prompt: PromptTemplate::parse(PROMPT_THEME), shared_prompt: PromptTemplate::parse(PROMPT_SHARED_FACT) }
+        Self { theme_prompt: PromptTemplate::parse(PROMPT_THEME) }
     }
 }
 
@@ -374,13 +372,17 @@ impl BriefingWriter {
                     }
                 }
             }
-            // what the articles of a shared story report in common: written by the LLM, kept only for the
-            // articles whose own sentences pass the fact check and the model's verdict
+            // in a story of several articles, each article's facts are checked against the others'
+            // sentences: every article that backs one (fact check and the model's verdict) is cited too
             if story_sources.len() >= 2 {
                 if let Some(w) = writer.as_deref_mut() {
-                    if let Some(mut shared) = self.shared_fact(story, &items, &sources, w)? {
-                        shared.theme = theme.clone();
-                        facts.push(shared);
+                    for f in facts.iter_mut().filter(|f| f.kind == BulletKind::Fact && f.citations.len() == 1) {
+                        let Some(it) = items.iter().find(|it| sources[it.source].number == f.citations[0] && it.text == f.text) else { continue };
+                        for (p, c) in self.also_backed_by(it, &story_sources, &sources, w)? {
+                            f.citations.push(p.source);
+                            f.provenance.push(p);
+                            f.checks.extend(c);
+                        }
                     }
                 }
             }
@@ -423,35 +425,26 @@ impl BriefingWriter {
         Ok(Briefing { key: String::new(), method, writer: format!("{}; headings by {labeller}", similarity.describe()), points: bullets, sources, notes })
     }
 
-    /// One sentence the articles of a story report in common, citing each article whose sentences (those
-    /// its points in the story cite) back it; `None` unless two or more do.
-    fn shared_fact(&self, story: &[usize], items: &[Item], sources: &[SourceInfo], w: &mut dyn super::summarize::TextWriter) -> Result<Option<BriefingPoint>> {
-        let list: String = story.iter().take(8).map(|&i| format!("- [{}] {}\n", sources[items[i].source].number, items[i].text)).collect();
-        let (system, user) = self.shared_prompt.fill(&[("facts", list.trim_end()), ("max_words", "25")]);
-        let numbers: Vec<usize> = story.iter().map(|&i| sources[items[i].source].number).collect();
-        let (lo, hi) = (numbers.iter().copied().min().unwrap_or(1), numbers.iter().copied().max().unwrap_or(1));
-        let mut grammar = PointGrammar::with_range(lo, hi, 1, 25);
-        let g = w.write_constrained(&system, &user, &mut grammar, 90)?;
-        let Some(draft) = parse_points(&g.text, hi).into_iter().next() else { return Ok(None) };
-        let mut citations = Vec::new();
-        let mut provenance = Vec::new();
-        let mut checks = Vec::new();
-        for &n in &draft.citations {
-            let Some(si) = sources.iter().position(|s| s.number == n) else { continue };
-            let ids: Vec<usize> = story.iter().filter(|&&i| items[i].source == si).flat_map(|&i| items[i].sentences.clone()).collect();
+    /// The articles of a shared story that back a fact one of them states: each other article of the story
+    /// is checked on its sentences that the fact aligns with, by the fact check and the model's verdict.
+    /// Returns the further sources (numbers) that pass, with the sentences they pass on.
+    fn also_backed_by(&self, it: &Item, story_sources: &[usize], sources: &[SourceInfo], w: &mut dyn super::summarize::TextWriter) -> Result<Vec<(Provenance, Vec<Check>)>> {
+        let mut out = Vec::new();
+        for &si in story_sources.iter().filter(|&&si| si != it.source) {
+            let all: Vec<&str> = sources[si].sentences.iter().map(String::as_str).collect();
+            let ids: Vec<usize> = super::factcheck::align(&it.text, &all, 3).into_iter().map(|i| i + 1).collect();
             if ids.is_empty() {
                 continue;
             }
-            let (ok, c) = backs(&draft.text, &sources[si], &ids);
-            let evidence: Vec<&str> = ids.iter().filter_map(|&k| sources[si].sentences.get(k.wrapping_sub(1))).map(String::as_str).collect();
-            if ok && w.supports(&draft.text, &evidence, &sources[si].text_language)?.unwrap_or(false) {
-                citations.push(n);
-                provenance.push(Provenance { source: n, sentences: ids });
-                checks.extend(c);
+            let (ok, c) = backs(&it.text, &sources[si], &ids);
+            let evidence: Vec<&str> = ids.iter().filter_map(|&k| all.get(k - 1).copied()).collect();
+            let verdict = if ok { w.supports(&it.text, &evidence, &sources[si].text_language)? } else { None };
+            tracing::debug!(fact = %it.text, source = sources[si].number, checks_pass = ok, ?verdict, "also backed by");
+            if ok && verdict.unwrap_or(false) {
+                out.push((Provenance { source: sources[si].number, sentences: ids }, c));
             }
         }
-        let complete = incomplete(&draft.text).is_none() && draft.text.split_whitespace().count() <= MAX_BULLET_WORDS;
-        Ok((citations.len() >= 2 && complete).then(|| BriefingPoint { theme: String::new(), kind: BulletKind::Fact, text: draft.text, citations, provenance, unsupported: vec![], checks }))
+        Ok(out)
     }
 
     /// A story's heading: the writer's, when it is English and names nothing the facts do not; else the
