@@ -171,7 +171,9 @@ fn killed_run_resumes_without_redoing_finished_articles() {
     let first_done = loop {
         let done = std::fs::read_dir(out.join("articles"))
             .map(|rd| {
-                rd.flatten().any(|e| {
+                // finished records only: a temp file (`.<name>.tmp-<pid>`, complete but not yet renamed)
+                // is not a finished article, and killing the run then leaves none to skip
+                rd.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).any(|e| {
                     std::fs::read_to_string(e.path()).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()).map(|v| !v["summary"].is_null()).unwrap_or(false)
                 })
             })
