@@ -15,7 +15,7 @@ from pathlib import Path
 from llama_cpp import Llama
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ["smollm2-135m-instruct-q4_1.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"]
+MODELS = ["smollm2-135m-instruct-q4_1.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"]
 NEW_TOKENS = 40
 
 

@@ -1,21 +1,24 @@
 //! `y = x·Wᵀ` for GGUF weights kept in GGML's blocks, and token-embedding lookups from the same blocks.
 //!
-//! Why: candle 0.11 has SIMD code for Q8_0 and the K-quants but only scalar code for Q4_1 and Q5_0 on
-//! x86, and those two are what the catalogue's LLMs use (SmolLM2-135M Q4_1; Qwen2.5-0.5B Q4_K_M, whose
-//! 896-wide rows fall back to Q5_0 for everything but `ffn_down`). The scalar dot product was 83 % of
-//! both models' decoding profiles. Here Q4_1, Q5_0 and Q8_0 rows are multiplied by AVX2 ports of ggml's
-//! `ggml_vec_dot_q4_1_q8_1`, `q5_0_q8_0` and `q8_0_q8_0`, with the activations quantized per 32 values
-//! the way llama.cpp does (scale `max|x|/127`, stored as f16; Q8_1 adds `d·Σq` for Q4_1's offset), so
-//! the numbers are llama.cpp's up to the order of float additions.
+//! Why: candle 0.11 has only scalar code for Q4_1 and Q5_0 on x86, and its K-quant path (`QMatMul`)
+//! ran Qwen2.5-Coder-1.5B Q4_K_M (Q4_K and Q6_K only) at 0.76× llama.cpp's decoding speed. Here every
+//! block type of the catalogue's files — Q4_0, Q4_1, Q5_0, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K — is
+//! multiplied by AVX2 ports of ggml's `ggml_vec_dot_*` (ggml-cpu's x86 `quants.c`), with the
+//! activations quantized the way llama.cpp does: per 32 values (`max|x|/127`, f16 scale; Q8_1 adds
+//! `d·Σq`) for the 32-value blocks, per 256 values (Q8_K: `−127/max`, f32 scale, sums of each 16) for
+//! the K-quants. The integer sums are exactly ggml's; only the order of the float additions differs.
 //!
 //! Work: one weight row against up to [`MR`] activation rows per pass (a prompt chunk unpacks each
 //! weight block once per 4 rows), rows of the output split over the rayon pool, activation rows taken
-//! in blocks of [`MB`] so they stay in L2 while the weights stream past. Weight rows of layers that read
-//! the same input (q/k/v, gate/up) can be concatenated into one layer ([`GgufLinear::fused`]), which
-//! quantizes the input once and hands one job to the pool instead of three.
+//! in blocks of [`MB`] so they stay in L2 while the weights stream past. Layers that read the same
+//! input (q/k/v, gate/up) are one layer of several matrices ([`GgufLinear::fused`]), even of different
+//! block types when they share an activation format (Q4_K q/k with a Q6_K v): the input is quantized
+//! once and the pool gets one job instead of three. Nothing is copied to fuse them.
 //!
-//! Linear layers hold Q5_0 weights as Q8_0 blocks of the same values ([`BlockMatrix::unpacked`]);
-//! token embeddings keep the compact blocks. Other block types and other devices use candle's `QMatMul`.
+//! Storage: blocks stay as the file has them, in place in the memory-mapped GGUF file where the loader
+//! maps it ([`BlockMatrix::from_mapped`]), so the weights cost no memory beyond the file's pages. Linear
+//! layers hold Q5_0 weights as Q8_0 blocks of the same values ([`BlockMatrix::unpacked`]); token
+//! embeddings keep the compact blocks. Other block types and other devices use candle's `QMatMul`.
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Result, Shape, Tensor};
 use half::f16;
@@ -23,41 +26,110 @@ use std::sync::Arc;
 
 use super::packed_linear::{for_panel_ranges, linear_cpu_fwd, OutPtr};
 
-/// Values per block (all three formats).
+/// Values per block of the 32-value formats.
 const QK: usize = 32;
+/// Values per super-block of the K-quants.
+const QK_K: usize = 256;
 /// Activation rows per pass over a weight row.
 const MR: usize = 4;
 /// Activation rows per cache block (a multiple of `MR`).
 const MB: usize = 64;
 /// Weight rows per unit of work handed to a thread.
 const ROWS_PER_PANEL: usize = 16;
+/// Bytes of weight rows a group of activation rows works through from L1 (of 32–48 KB).
+const L1_TILE_BYTES: usize = 16 * 1024;
 
 /// The GGML block formats with a kernel here.
+#[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockKind {
+    /// f16 `d`, 16 bytes of nibbles: `w = d·(q − 8)`, q in 0..16.
+    Q4_0,
     /// f16 `d`, f16 `m`, 16 bytes of nibbles: `w = d·q + m`, q in 0..16.
     Q4_1,
     /// f16 `d`, 32 high bits, 16 bytes of nibbles: `w = d·(q − 16)`, q in 0..32.
     Q5_0,
     /// f16 `d`, 32 signed bytes: `w = d·q`.
     Q8_0,
+    /// 256 values: f16 `d`, f16 `dmin`, 12 bytes of eight 6-bit scales and mins, 128 bytes of nibbles:
+    /// `w = d·sc·q − dmin·m` per 32 values, q in 0..16.
+    Q4_K,
+    /// Q4_K plus 32 bytes of fifth bits: q in 0..32.
+    Q5_K,
+    /// 256 values: 128 bytes of low nibbles, 64 bytes of high 2 bits, 16 signed 8-bit scales, f16 `d`:
+    /// `w = d·sc·(q − 32)` per 16 values, q in 0..64.
+    Q6_K,
+}
+
+/// How the activations are quantized for a block kind: per 32 values (Q8_0/Q8_1) or per 256 (Q8_K).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ActFormat {
+    Q8,
+    Q8K,
 }
 
 impl BlockKind {
     pub fn of(dtype: GgmlDType) -> Option<Self> {
         match dtype {
+            GgmlDType::Q4_0 => Some(Self::Q4_0),
             GgmlDType::Q4_1 => Some(Self::Q4_1),
             GgmlDType::Q5_0 => Some(Self::Q5_0),
             GgmlDType::Q8_0 => Some(Self::Q8_0),
+            GgmlDType::Q4K => Some(Self::Q4_K),
+            GgmlDType::Q5K => Some(Self::Q5_K),
+            GgmlDType::Q6K => Some(Self::Q6_K),
             _ => None,
         }
     }
 
     pub const fn block_bytes(self) -> usize {
         match self {
+            Self::Q4_0 => 18,
             Self::Q4_1 => 20,
             Self::Q5_0 => 22,
             Self::Q8_0 => 34,
+            Self::Q4_K => 144,
+            Self::Q5_K => 176,
+            Self::Q6_K => 210,
+        }
+    }
+
+    pub const fn block_values(self) -> usize {
+        match self {
+            Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q8_0 => QK,
+            Self::Q4_K | Self::Q5_K | Self::Q6_K => QK_K,
+        }
+    }
+
+    /// Byte offsets of a block's f16 scales (each must be finite).
+    const fn scale_offsets(self) -> &'static [usize] {
+        match self {
+            Self::Q4_0 | Self::Q5_0 | Self::Q8_0 => &[0],
+            Self::Q4_1 | Self::Q4_K | Self::Q5_K => &[0, 2],
+            Self::Q6_K => &[208],
+        }
+    }
+
+    const fn act(self) -> ActFormat {
+        match self {
+            Self::Q4_0 | Self::Q4_1 | Self::Q5_0 | Self::Q8_0 => ActFormat::Q8,
+            Self::Q4_K | Self::Q5_K | Self::Q6_K => ActFormat::Q8K,
+        }
+    }
+}
+
+/// Where a matrix's blocks are: read into memory, or in place in a memory-mapped GGUF file.
+enum BlockBytes {
+    Owned(Vec<u8>),
+    Mapped { map: Arc<memmap2::Mmap>, start: usize, len: usize },
+}
+
+impl BlockBytes {
+    #[inline(always)]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Owned(v) => v,
+            Self::Mapped { map, start, len } => &map[*start..*start + *len],
         }
     }
 }
@@ -67,18 +139,35 @@ pub struct BlockMatrix {
     kind: BlockKind,
     n: usize,
     k: usize,
-    data: Vec<u8>,
+    data: BlockBytes,
 }
 
 impl std::fmt::Debug for BlockMatrix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BlockMatrix({:?}, {}x{})", self.kind, self.n, self.k)
+        let place = if matches!(self.data, BlockBytes::Mapped { .. }) { "mapped" } else { "in memory" };
+        write!(f, "BlockMatrix({:?}, {}x{}, {place})", self.kind, self.n, self.k)
     }
 }
 
 #[inline(always)]
 fn read_f16(p: &[u8], at: usize) -> f32 {
     f16::from_bits(u16::from_le_bytes([p[at], p[at + 1]])).to_f32()
+}
+
+/// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (ggml's `get_scale_min_k4`).
+#[inline(always)]
+fn k4_scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
+    let (mut sc, mut mn) = ([0u8; 8], [0u8; 8]);
+    for j in 0..8 {
+        if j < 4 {
+            sc[j] = s[j] & 63;
+            mn[j] = s[j + 4] & 63;
+        } else {
+            sc[j] = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+            mn[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+        }
+    }
+    (sc, mn)
 }
 
 impl BlockMatrix {
@@ -91,20 +180,47 @@ impl BlockMatrix {
 
     /// `n` rows of `k` values, `data` in the GGUF block layout of `kind`.
     pub fn from_raw(kind: BlockKind, n: usize, k: usize, data: Vec<u8>) -> Result<Self> {
-        if k % QK != 0 {
-            candle_core::bail!("{kind:?} tensor ({n}x{k}): rows are not whole blocks of {QK}")
+        Self::checked(kind, n, k, BlockBytes::Owned(data))
+    }
+
+    /// `n` rows of `k` values whose blocks start at byte `start` of a memory-mapped GGUF file; they are
+    /// read in place (the file must not change while it is mapped, as for llama.cpp's `mmap`).
+    pub fn from_mapped(kind: BlockKind, n: usize, k: usize, map: Arc<memmap2::Mmap>, start: usize) -> Result<Self> {
+        let len = Self::expected_bytes(kind, n, k)?;
+        if start.checked_add(len).is_none_or(|end| end > map.len()) {
+            candle_core::bail!("{kind:?} tensor ({n}x{k}): {len} bytes at offset {start} run past the end of the file ({} bytes)", map.len())
         }
-        if data.len() != n * (k / QK) * kind.block_bytes() {
-            candle_core::bail!("{kind:?} tensor ({n}x{k}): {} bytes of blocks, expected {}", data.len(), n * (k / QK) * kind.block_bytes())
+        Self::checked(kind, n, k, BlockBytes::Mapped { map, start, len })
+    }
+
+    fn expected_bytes(kind: BlockKind, n: usize, k: usize) -> Result<usize> {
+        let bv = kind.block_values();
+        if !k.is_multiple_of(bv) {
+            candle_core::bail!("{kind:?} tensor ({n}x{k}): rows are not whole blocks of {bv}")
+        }
+        match n.checked_mul(k / bv).and_then(|b| b.checked_mul(kind.block_bytes())) {
+            Some(len) => Ok(len),
+            None => candle_core::bail!("{kind:?} tensor ({n}x{k}) is too large"),
+        }
+    }
+
+    fn checked(kind: BlockKind, n: usize, k: usize, data: BlockBytes) -> Result<Self> {
+        let want = Self::expected_bytes(kind, n, k)?;
+        let got = data.as_slice().len();
+        if got != want {
+            candle_core::bail!("{kind:?} tensor ({n}x{k}): {got} bytes of blocks, expected {want}")
         }
         let m = Self { kind, n, k, data };
         // A non-finite block scale would silently poison every output that reads it: refuse at load.
-        let bb = kind.block_bytes();
-        let bad_scale = m.data.chunks_exact(bb).any(|b| !read_f16(b, 0).is_finite() || (kind == BlockKind::Q4_1 && !read_f16(b, 2).is_finite()));
+        let bad_scale = m.bytes().chunks_exact(kind.block_bytes()).any(|b| kind.scale_offsets().iter().any(|&o| !read_f16(b, o).is_finite()));
         if bad_scale {
             candle_core::bail!("{kind:?} tensor ({n}x{k}) holds a non-finite block scale")
         }
         Ok(m)
+    }
+
+    pub fn kind(&self) -> BlockKind {
+        self.kind
     }
 
     pub fn rows(&self) -> usize {
@@ -115,23 +231,61 @@ impl BlockMatrix {
         self.k
     }
 
-    fn row_bytes(&self) -> usize {
-        self.k / QK * self.kind.block_bytes()
+    /// Whether the blocks are read in place from a memory-mapped file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.data, BlockBytes::Mapped { .. })
     }
 
+    /// Let the kernel drop this matrix's pages of the mapped file from the process until they are read
+    /// again. An embedding table is checked whole at load but then read a row per token: without this,
+    /// the check alone keeps the whole table resident (Qwen2.5-1.5B: 131 MB of Q4_K rows).
+    pub fn release_mapped_pages(&self) {
+        if let BlockBytes::Mapped { map, start, len } = &self.data {
+            // Page-aligned inner part of the range; the pages it shares with neighbours stay.
+            let page = 4096;
+            let (s, e) = (start.div_ceil(page) * page, (start + len) / page * page);
+            #[cfg(unix)]
+            if e > s {
+                // SAFETY: a read-only private file mapping: dropping its pages only means they are read
+                // from the file (page cache) again on the next access; nothing written is lost.
+                let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, s, e - s) };
+            }
+            #[cfg(not(unix))]
+            let _ = (map, s, e);
+        }
+    }
+
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        self.data.as_slice()
+    }
+
+    fn row_bytes(&self) -> usize {
+        self.k / self.kind.block_values() * self.kind.block_bytes()
+    }
+
+    #[inline(always)]
     fn row(&self, j: usize) -> &[u8] {
         let rb = self.row_bytes();
-        &self.data[j * rb..(j + 1) * rb]
+        &self.bytes()[j * rb..(j + 1) * rb]
     }
 
-    /// Row `j` as floats (an embedding lookup).
+    /// Row `j` as floats (an embedding lookup), as ggml's `dequantize_row_*` (and candle) compute them.
     pub fn dequantize_row(&self, j: usize, out: &mut [f32]) {
         let bb = self.kind.block_bytes();
-        for (blk, out) in self.row(j).chunks_exact(bb).zip(out.chunks_exact_mut(QK)) {
-            let d = read_f16(blk, 0);
+        let bv = self.kind.block_values();
+        for (blk, out) in self.row(j).chunks_exact(bb).zip(out.chunks_exact_mut(bv)) {
             match self.kind {
+                BlockKind::Q4_0 => {
+                    let d = read_f16(blk, 0);
+                    for i in 0..QK / 2 {
+                        let q = blk[2 + i];
+                        out[i] = ((q & 0xF) as i32 - 8) as f32 * d;
+                        out[i + QK / 2] = ((q >> 4) as i32 - 8) as f32 * d;
+                    }
+                }
                 BlockKind::Q4_1 => {
-                    let m = read_f16(blk, 2);
+                    let (d, m) = (read_f16(blk, 0), read_f16(blk, 2));
                     for i in 0..QK / 2 {
                         let q = blk[4 + i];
                         out[i] = (q & 0xF) as f32 * d + m;
@@ -139,6 +293,7 @@ impl BlockMatrix {
                     }
                 }
                 BlockKind::Q5_0 => {
+                    let d = read_f16(blk, 0);
                     let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
                     for i in 0..QK / 2 {
                         let q = blk[6 + i];
@@ -149,8 +304,46 @@ impl BlockMatrix {
                     }
                 }
                 BlockKind::Q8_0 => {
+                    let d = read_f16(blk, 0);
                     for i in 0..QK {
                         out[i] = blk[2 + i] as i8 as f32 * d;
+                    }
+                }
+                BlockKind::Q4_K | BlockKind::Q5_K => {
+                    let (d, dmin) = (read_f16(blk, 0), read_f16(blk, 2));
+                    let (sc, mn) = k4_scales_mins(&blk[4..16]);
+                    let five = self.kind == BlockKind::Q5_K;
+                    let (qh, qs) = if five { (&blk[16..48], &blk[48..176]) } else { (&blk[..0], &blk[16..144]) };
+                    for c in 0..4 {
+                        for half in 0..2 {
+                            let s = 2 * c + half;
+                            let (d1, m1) = (d * sc[s] as f32, dmin * mn[s] as f32);
+                            for l in 0..32 {
+                                let mut q = if half == 0 { qs[32 * c + l] & 0xF } else { qs[32 * c + l] >> 4 } as f32;
+                                if five && qh[l] & (1 << s) != 0 {
+                                    q += 16.0;
+                                }
+                                out[32 * s + l] = d1 * q - m1;
+                            }
+                        }
+                    }
+                }
+                BlockKind::Q6_K => {
+                    let d = read_f16(blk, 208);
+                    let (ql, qh, sc) = (&blk[..128], &blk[128..192], &blk[192..208]);
+                    for h in 0..2 {
+                        let (ql, qh, sc, out) = (&ql[64 * h..], &qh[32 * h..], &sc[8 * h..], &mut out[128 * h..]);
+                        for l in 0..32 {
+                            let is = l / 16;
+                            let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
+                            let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
+                            let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
+                            let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+                            out[l] = d * sc[is] as i8 as f32 * q1 as f32;
+                            out[l + 32] = d * sc[is + 2] as i8 as f32 * q2 as f32;
+                            out[l + 64] = d * sc[is + 4] as i8 as f32 * q3 as f32;
+                            out[l + 96] = d * sc[is + 6] as i8 as f32 * q4 as f32;
+                        }
                     }
                 }
             }
@@ -167,8 +360,8 @@ impl BlockMatrix {
         if self.kind != BlockKind::Q5_0 {
             return self;
         }
-        let mut data = Vec::with_capacity(self.data.len() / 22 * 34);
-        for blk in self.data.chunks_exact(22) {
+        let mut data = Vec::with_capacity(self.bytes().len() / 22 * 34);
+        for blk in self.bytes().chunks_exact(22) {
             data.extend_from_slice(&blk[..2]);
             let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
             let mut q = [0u8; QK];
@@ -180,79 +373,131 @@ impl BlockMatrix {
             }
             data.extend_from_slice(&q);
         }
-        Self { kind: BlockKind::Q8_0, n: self.n, k: self.k, data }
+        Self { kind: BlockKind::Q8_0, n: self.n, k: self.k, data: BlockBytes::Owned(data) }
     }
 
     /// `x (m × k)` row-major → `m × n`.
     pub fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
-        let n = self.n;
-        let mut out: Vec<f32> = Vec::with_capacity(m * n);
-        if m == 0 || n == 0 {
-            return out;
-        }
-        let acts = quantize_rows(x, m, self.k);
-        let dst = OutPtr(out.as_mut_ptr());
-        // SAFETY: `out` has capacity m×n; the panel ranges cover every weight row (output column) once,
-        // and each call writes all m rows of its columns.
-        for_panel_ranges(n.div_ceil(ROWS_PER_PANEL), m * n * self.k, |panels| unsafe { self.panels_range(&acts, m, panels, dst) });
-        // SAFETY: all m×n elements were written.
-        unsafe { out.set_len(m * n) };
-        out
+        matmul_parts(&[self], x, m)
     }
 
-    unsafe fn panels_range(&self, acts: &[ActBlock], m: usize, panels: std::ops::Range<usize>, dst: OutPtr) {
-        let nb = self.k / QK;
+    /// Output columns `col0 + j` (j the rows of `panels`) of all `m` rows, into `dst` of row stride `ld`.
+    ///
+    /// # Safety
+    /// `dst` must have room for `m × ld` values, `col0 + self.n ≤ ld`, and no other thread may write
+    /// these columns; `acts` must be `m` rows of this matrix's activation format.
+    unsafe fn panels_range(&self, acts: &Acts, m: usize, panels: std::ops::Range<usize>, dst: OutPtr, col0: usize, ld: usize) {
+        use kernels::*;
+        let out = Out { dst, col0, ld };
+        match (self.kind, acts) {
+            (BlockKind::Q4_0, Acts::Q8(a)) => self.rows_with::<Q4_0>(a, m, panels, out),
+            (BlockKind::Q4_1, Acts::Q8(a)) => self.rows_with::<Q4_1>(a, m, panels, out),
+            (BlockKind::Q5_0, Acts::Q8(a)) => self.rows_with::<Q5_0>(a, m, panels, out),
+            (BlockKind::Q8_0, Acts::Q8(a)) => self.rows_with::<Q8_0>(a, m, panels, out),
+            (BlockKind::Q4_K, Acts::Q8K(a)) => self.rows_with::<Q4_K>(a, m, panels, out),
+            (BlockKind::Q5_K, Acts::Q8K(a)) => self.rows_with::<Q5_K>(a, m, panels, out),
+            (BlockKind::Q6_K, Acts::Q8K(a)) => self.rows_with::<Q6_K>(a, m, panels, out),
+            // a layer's matrices share one activation format (checked when it is built)
+            _ => unreachable!("{:?} weights with activations of another format", self.kind),
+        }
+    }
+
+    unsafe fn rows_with<K: RowDot>(&self, acts: &[K::Act], m: usize, panels: std::ops::Range<usize>, out: Out) {
+        let nb = self.k / self.kind.block_values();
+        let simd = simd_available();
         let j0 = panels.start * ROWS_PER_PANEL;
         let j1 = (panels.end * ROWS_PER_PANEL).min(self.n);
+        // Weight rows in tiles that fit L1 beside a group of 4 activation rows; the group then meets
+        // each row of the tile from L1 instead of streaming from L2 once per weight row.
+        let tile = (L1_TILE_BYTES / self.row_bytes()).clamp(1, ROWS_PER_PANEL);
         for rb in (0..m).step_by(MB) {
             let rb_end = (rb + MB).min(m);
-            for j in j0..j1 {
-                let w = self.row(j);
+            for t0 in (j0..j1).step_by(tile) {
+                let t1 = (t0 + tile).min(j1);
                 let mut r = rb;
                 while r < rb_end {
                     let rows = MR.min(rb_end - r);
-                    let mut sums = [0f32; MR];
                     let a = |i: usize| &acts[(r + i) * nb..(r + i + 1) * nb];
-                    match rows {
-                        4 => self.dot::<4>(w, [a(0), a(1), a(2), a(3)], &mut sums),
-                        3 => self.dot::<3>(w, [a(0), a(1), a(2)], &mut sums),
-                        2 => self.dot::<2>(w, [a(0), a(1)], &mut sums),
-                        _ => self.dot::<1>(w, [a(0)], &mut sums),
-                    }
-                    for (i, s) in sums.iter().enumerate().take(rows) {
-                        *dst.0.add((r + i) * self.n + j) = *s;
+                    for j in t0..t1 {
+                        let w = self.row(j);
+                        let mut sums = [0f32; MR];
+                        match rows {
+                            4 => sums = K::dot::<4>(simd, w, [a(0), a(1), a(2), a(3)]),
+                            3 => sums[..3].copy_from_slice(&K::dot::<3>(simd, w, [a(0), a(1), a(2)])),
+                            2 => sums[..2].copy_from_slice(&K::dot::<2>(simd, w, [a(0), a(1)])),
+                            _ => sums[0] = K::dot::<1>(simd, w, [a(0)])[0],
+                        }
+                        for (i, s) in sums.iter().enumerate().take(rows) {
+                            *out.dst.0.add((r + i) * out.ld + out.col0 + j) = *s;
+                        }
                     }
                     r += rows;
                 }
             }
         }
     }
+}
 
-    #[inline(always)]
-    fn dot<const R: usize>(&self, w: &[u8], a: [&[ActBlock]; R], out: &mut [f32; MR]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the features are present; `w` holds `a[i].len()` blocks (checked at load).
-                let s = unsafe {
-                    match self.kind {
-                        BlockKind::Q4_1 => avx2::dot_q4_1::<R>(w, a),
-                        BlockKind::Q5_0 => avx2::dot_q5_0::<R>(w, a),
-                        BlockKind::Q8_0 => avx2::dot_q8_0::<R>(w, a),
-                    }
-                };
-                out[..R].copy_from_slice(&s);
-                return;
-            }
-        }
-        for (i, a) in a.iter().enumerate() {
-            out[i] = portable::dot(self.kind, w, a);
-        }
+/// Where a matrix's outputs go: column offset `col0` in rows of `ld` values.
+#[derive(Clone, Copy)]
+struct Out {
+    dst: OutPtr,
+    col0: usize,
+    ld: usize,
+}
+
+fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
+/// `x (m × k)` times the stacked rows of `parts` (all of width `k`, one activation format) → `m × Σn`.
+fn matmul_parts(parts: &[&BlockMatrix], x: &[f32], m: usize) -> Vec<f32> {
+    let n: usize = parts.iter().map(|p| p.n).sum();
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    let Some(first) = parts.first() else { return out };
+    if m == 0 || n == 0 {
+        return out;
+    }
+    let k = first.k;
+    let acts = match first.kind.act() {
+        ActFormat::Q8 => Acts::Q8(quantize_rows(x, m, k)),
+        ActFormat::Q8K => Acts::Q8K(quantize_rows_k(x, m, k)),
+    };
+    let panel_counts: Vec<usize> = parts.iter().map(|p| p.n.div_ceil(ROWS_PER_PANEL)).collect();
+    let dst = OutPtr(out.as_mut_ptr());
+    for_panel_ranges(panel_counts.iter().sum(), m * n * k, |range| {
+        let (mut first_panel, mut col0) = (0, 0);
+        for (p, &np) in parts.iter().zip(&panel_counts) {
+            let (s, e) = (range.start.max(first_panel), range.end.min(first_panel + np));
+            if s < e {
+                // SAFETY: `out` has capacity m×n; each matrix writes its own columns col0..col0+p.n, and
+                // the panel ranges handed to the threads are disjoint and cover every panel once.
+                unsafe { p.panels_range(&acts, m, (s - first_panel)..(e - first_panel), dst, col0, n) };
+            }
+            first_panel += np;
+            col0 += p.n;
+        }
+    });
+    // SAFETY: all m×n elements were written.
+    unsafe { out.set_len(m * n) };
+    out
+}
+
+/// Quantized activation rows, in the format the weights' kernel takes.
+enum Acts {
+    Q8(Vec<ActBlock>),
+    Q8K(Vec<ActBlockK>),
+}
+
 /// 32 activations quantized to bytes: `x ≈ d·q`, `s = d·Σq` (f16-rounded, as in GGML's Q8_1) and the
-/// exact `Σq` (for Q5_0's offset of 16).
+/// exact `Σq` (for the offsets of Q4_0 and Q5_0).
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(4))]
 pub struct ActBlock {
@@ -260,6 +505,16 @@ pub struct ActBlock {
     d: f32,
     s: f32,
     qsum: f32,
+}
+
+/// 256 activations quantized to bytes as GGML's Q8_K: `x ≈ d·q` with `d = max/−127` (f32, the signed
+/// value of largest magnitude), and the sum of each 16 `q` (for the K-quants' mins and offsets).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(32))]
+pub struct ActBlockK {
+    qs: [i8; QK_K],
+    bsums: [i16; QK_K / 16],
+    d: f32,
 }
 
 /// GGML's `quantize_row_q8_1` (which is `q8_0` plus `s`): per 32 values `d = max|x|/127`,
@@ -283,8 +538,78 @@ fn quantize_rows(x: &[f32], m: usize, k: usize) -> Vec<ActBlock> {
     out
 }
 
+/// GGML's `quantize_row_q8_K_ref`: per 256 values the value `max` of largest magnitude,
+/// `q = nearest_int(−127·x/max)` (ties to even, capped at 127), `d = max/−127` in f32, sums of each 16 `q`.
+fn quantize_rows_k(x: &[f32], m: usize, k: usize) -> Vec<ActBlockK> {
+    let nb = k / QK_K;
+    let mut out = vec![ActBlockK { qs: [0; QK_K], bsums: [0; QK_K / 16], d: 0.0 }; m * nb];
+    for (vals, blk) in x[..m * k].chunks_exact(QK_K).zip(out.iter_mut()) {
+        let (mut amax, mut max) = (0f32, 0f32);
+        for &v in vals {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        if amax == 0.0 {
+            continue;
+        }
+        let iscale = -127.0 / max;
+        for (q, &v) in blk.qs.iter_mut().zip(vals) {
+            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+        }
+        for (s, q) in blk.bsums.iter_mut().zip(blk.qs.chunks_exact(16)) {
+            *s = q.iter().map(|&q| q as i16).sum();
+        }
+        blk.d = 1.0 / iscale;
+    }
+    out
+}
+
+/// The dot products of one weight row (raw blocks) with up to [`MR`] activation rows, for one block kind.
+trait RowDot {
+    type Act;
+    fn dot<const R: usize>(simd: bool, w: &[u8], a: [&[Self::Act]; R]) -> [f32; R];
+}
+
+#[allow(non_camel_case_types)]
+mod kernels {
+    use super::{portable, ActBlock, ActBlockK, BlockKind, RowDot};
+    #[cfg(target_arch = "x86_64")]
+    use super::avx2;
+
+    macro_rules! row_dot {
+        ($name:ident, $act:ty, $avx:ident, $portable:ident) => {
+            pub(super) struct $name;
+            impl RowDot for $name {
+                type Act = $act;
+                #[inline(always)]
+                fn dot<const R: usize>(simd: bool, w: &[u8], a: [&[$act]; R]) -> [f32; R] {
+                    #[cfg(target_arch = "x86_64")]
+                    if simd {
+                        // SAFETY: `simd` is true only where AVX2 and FMA were detected; `w` holds as
+                        // many blocks as each `a[i]` (row widths are checked when layers are built).
+                        return unsafe { avx2::$avx::<R>(w, a) };
+                    }
+                    let _ = simd;
+                    std::array::from_fn(|i| portable::$portable(BlockKind::$name, w, a[i]))
+                }
+            }
+        };
+    }
+
+    row_dot!(Q4_0, ActBlock, dot_q4_0, dot);
+    row_dot!(Q4_1, ActBlock, dot_q4_1, dot);
+    row_dot!(Q5_0, ActBlock, dot_q5_0, dot);
+    row_dot!(Q8_0, ActBlock, dot_q8_0, dot);
+    row_dot!(Q4_K, ActBlockK, dot_q4_k, dot_k);
+    row_dot!(Q5_K, ActBlockK, dot_q5_k, dot_k);
+    row_dot!(Q6_K, ActBlockK, dot_q6_k, dot_k);
+}
+
+/// Scalar versions: the specification the SIMD kernels are tested against, and the path on other CPUs.
 mod portable {
-    use super::{read_f16, ActBlock, BlockKind, QK};
+    use super::{k4_scales_mins, read_f16, ActBlock, ActBlockK, BlockKind, QK};
 
     pub(super) fn dot(kind: BlockKind, w: &[u8], a: &[ActBlock]) -> f32 {
         let bb = kind.block_bytes();
@@ -292,6 +617,14 @@ mod portable {
         for (blk, a) in w.chunks_exact(bb).zip(a) {
             let d = read_f16(blk, 0);
             match kind {
+                BlockKind::Q4_0 => {
+                    let mut si = 0i32;
+                    for i in 0..QK / 2 {
+                        let q = blk[2 + i];
+                        si += (q & 0xF) as i32 * a.qs[i] as i32 + (q >> 4) as i32 * a.qs[i + QK / 2] as i32;
+                    }
+                    sum += si as f32 * (d * a.d) - 8.0 * (d * a.d) * a.qsum;
+                }
                 BlockKind::Q4_1 => {
                     let mut si = 0i32;
                     for i in 0..QK / 2 {
@@ -305,16 +638,66 @@ mod portable {
                     let mut si = 0i32;
                     for i in 0..QK / 2 {
                         let q = blk[6 + i];
-                        let lo = ((q & 0xF) as i32 | ((((qh >> i) & 1) as i32) << 4)) - 16;
-                        let hi = ((q >> 4) as i32 | ((((qh >> (i + 16)) & 1) as i32) << 4)) - 16;
+                        let lo = (q & 0xF) as i32 | ((((qh >> i) & 1) as i32) << 4);
+                        let hi = (q >> 4) as i32 | ((((qh >> (i + 16)) & 1) as i32) << 4);
                         si += lo * a.qs[i] as i32 + hi * a.qs[i + QK / 2] as i32;
                     }
-                    sum += si as f32 * (d * a.d);
+                    sum += si as f32 * (d * a.d) - 16.0 * (d * a.d) * a.qsum;
                 }
                 BlockKind::Q8_0 => {
                     let si: i32 = (0..QK).map(|i| blk[2 + i] as i8 as i32 * a.qs[i] as i32).sum();
                     sum += si as f32 * (d * a.d);
                 }
+                BlockKind::Q4_K | BlockKind::Q5_K | BlockKind::Q6_K => unreachable!("K-quants take Q8_K activations"),
+            }
+        }
+        sum
+    }
+
+    /// A K-quant row against Q8_K activations: per super-block the exact integer sums of ggml's
+    /// kernels, `d·d_y·Σ sc·Σ q·y` and `−dmin·d_y·Σ m·Σ y`.
+    pub(super) fn dot_k(kind: BlockKind, w: &[u8], a: &[ActBlockK]) -> f32 {
+        let mut sum = 0f32;
+        for (blk, a) in w.chunks_exact(kind.block_bytes()).zip(a) {
+            match kind {
+                BlockKind::Q4_K | BlockKind::Q5_K => {
+                    let (d, dmin) = (read_f16(blk, 0), read_f16(blk, 2));
+                    let (sc, mn) = k4_scales_mins(&blk[4..16]);
+                    let five = kind == BlockKind::Q5_K;
+                    let (qh, qs) = if five { (&blk[16..48], &blk[48..176]) } else { (&blk[..0], &blk[16..144]) };
+                    let (mut si, mut mi) = (0i32, 0i32);
+                    for s in 0..8 {
+                        let (c, high) = (s / 2, s % 2 == 1);
+                        let mut sub = 0i32;
+                        for l in 0..32 {
+                            let byte = qs[32 * c + l];
+                            let mut q = if high { byte >> 4 } else { byte & 0xF } as i32;
+                            if five && qh[l] & (1 << s) != 0 {
+                                q += 16;
+                            }
+                            sub += q * a.qs[32 * s + l] as i32;
+                        }
+                        si += sc[s] as i32 * sub;
+                        mi += mn[s] as i32 * (a.bsums[2 * s] as i32 + a.bsums[2 * s + 1] as i32);
+                    }
+                    sum += d * a.d * si as f32 - dmin * a.d * mi as f32;
+                }
+                BlockKind::Q6_K => {
+                    let d = read_f16(blk, 208);
+                    let (ql, qh, sc) = (&blk[..128], &blk[128..192], &blk[192..208]);
+                    let mut si = 0i32;
+                    for (i, &y) in a.qs.iter().enumerate() {
+                        // value i: half h, quarter t (which nibble / which 2 bits), lane l
+                        let (h, t, l) = (i / 128, (i % 128) / 32, i % 32);
+                        let low = ql[64 * h + 32 * (t % 2) + l];
+                        let low = if t < 2 { low & 0xF } else { low >> 4 };
+                        let high = (qh[32 * h + l] >> (2 * t)) & 3;
+                        let q = (low | (high << 4)) as i32 - 32;
+                        si += sc[i / 16] as i8 as i32 * q * y as i32;
+                    }
+                    sum += d * a.d * si as f32;
+                }
+                _ => unreachable!("32-value blocks take Q8_0/Q8_1 activations"),
             }
         }
         sum
@@ -323,7 +706,7 @@ mod portable {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{read_f16, ActBlock, BlockKind, QK};
+    use super::{k4_scales_mins, read_f16, ActBlock, ActBlockK, BlockKind, QK};
     use std::arch::x86_64::*;
 
     /// 16 bytes of nibbles → 32 bytes: low nibbles (values 0–15) then high nibbles (16–31).
@@ -364,6 +747,11 @@ mod avx2 {
         _mm256_loadu_si256(a.qs.as_ptr() as *const __m256i)
     }
 
+    #[inline(always)]
+    unsafe fn load32(p: *const u8) -> __m256i {
+        _mm256_loadu_si256(p as *const __m256i)
+    }
+
     /// Sum the two accumulators of each row into its dot product, plus its scalar term.
     #[inline(always)]
     unsafe fn finish<const R: usize>(acc: &[[__m256; 2]; R], scalar: &[f32; R]) -> [f32; R] {
@@ -375,11 +763,11 @@ mod avx2 {
     }
 
     /// The offset term of a block of unsigned weights `u`: Q4_1's `w = d·u + m` adds `m·Σy` (GGML's `s`),
-    /// Q5_0's `w = d·(u − 16)` subtracts `16·d·Σy`.
+    /// Q4_0's `w = d·(u − 8)` and Q5_0's `w = d·(u − 16)` subtract `shift·d·Σy`.
     #[derive(Clone, Copy)]
     enum Offset {
         Min(f32),
-        Sixteen,
+        Shift(f32),
     }
 
     /// Add block `b` (unsigned weights `u`, scale `d`) times each row's activations. Even and odd blocks
@@ -392,9 +780,19 @@ mod avx2 {
             acc[r][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dd), dot_us(u, load_q(y)), acc[r][b & 1]);
             offs[r] += match off {
                 Offset::Min(m) => m * y.s,
-                Offset::Sixteen => -16.0 * dd * y.qsum,
+                Offset::Shift(s) => -s * dd * y.qsum,
             };
         }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_q4_0<const R: usize>(w: &[u8], a: [&[ActBlock]; R]) -> [f32; R] {
+        let (mut acc, mut offs) = ([[_mm256_setzero_ps(); 2]; R], [0f32; R]);
+        for (b, blk) in w.chunks_exact(BlockKind::Q4_0.block_bytes()).enumerate() {
+            let u = nibbles(blk.as_ptr().add(2));
+            add_unsigned_block(u, read_f16(blk, 0), Offset::Shift(8.0), &a, b, &mut acc, &mut offs);
+        }
+        finish(&acc, &offs)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -414,7 +812,7 @@ mod avx2 {
             // u = q + 16: the nibble, plus 16 where the fifth bit is set
             let hi = _mm256_and_si256(bits(blk.as_ptr().add(2)), _mm256_set1_epi8(0x10));
             let u = _mm256_or_si256(nibbles(blk.as_ptr().add(6)), hi);
-            add_unsigned_block(u, read_f16(blk, 0), Offset::Sixteen, &a, b, &mut acc, &mut offs);
+            add_unsigned_block(u, read_f16(blk, 0), Offset::Shift(16.0), &a, b, &mut acc, &mut offs);
         }
         finish(&acc, &offs)
     }
@@ -437,13 +835,175 @@ mod avx2 {
         finish(&acc, &[0f32; R])
     }
 
+    /// Each of 16 i16 lanes = scale `i` of the 8 i16 scales held (twice) in `scales`.
+    #[inline(always)]
+    unsafe fn broadcast_i16(scales: __m256i, i: usize) -> __m256i {
+        let lo = (2 * i) as i16;
+        _mm256_shuffle_epi8(scales, _mm256_set1_epi16(((lo + 1) << 8) | lo))
+    }
+
+    /// The mins term `Σ_s m_s·Σ_{32 values of s} y` of one row of a super-block as 4 i32 lanes (ggml's
+    /// pairwise sums of `bsums`, then `madd` with the mins), widened to 8 lanes with zeros above.
+    #[inline(always)]
+    unsafe fn mins_term(mins: __m128i, y: &ActBlockK) -> __m256i {
+        let q8sums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+        let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256::<1>(q8sums));
+        _mm256_zextsi128_si256(_mm_madd_epi16(mins, q8s))
+    }
+
+    /// The scales and mins of a Q4_K/Q5_K super-block as i16: the 8 scales in both 128-bit halves
+    /// (for in-lane shuffles), and the 8 mins.
+    #[inline(always)]
+    unsafe fn k4_scales(blk: &[u8]) -> (__m256i, __m128i) {
+        let (sc, mn) = k4_scales_mins(&blk[4..16]);
+        let sc = _mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr() as *const __m128i));
+        let mn = _mm_cvtepu8_epi16(_mm_loadl_epi64(mn.as_ptr() as *const __m128i));
+        (_mm256_broadcastsi128_si256(sc), mn)
+    }
+
+    /// Q4_K (and with `FIVE` Q5_K) against Q8_K, as ggml's `ggml_vec_dot_q4_K_q8_K`/`q5_K`: per pair of
+    /// 32-value sub-blocks the nibbles (plus the fifth bits) times each row's bytes (`maddubs`, no
+    /// saturation: 31·127·2 < 2¹⁵), times the sub-block scale (`madd`), summed in i32; then
+    /// `d·d_y·Σ − dmin·d_y·Σ m·Σy` in float.
+    #[inline(always)]
+    unsafe fn dot_q45_k<const R: usize, const FIVE: bool>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+        let bb = if FIVE { BlockKind::Q5_K.block_bytes() } else { BlockKind::Q4_K.block_bytes() };
+        let qs_at = if FIVE { 48 } else { 16 };
+        let m4 = _mm256_set1_epi8(0xF);
+        let bit4 = _mm256_set1_epi8(0x10);
+        let mut acc = [_mm256_setzero_ps(); R];
+        for (b, blk) in w.chunks_exact(bb).enumerate() {
+            let (d, dmin) = (read_f16(blk, 0), read_f16(blk, 2));
+            let (scales, mins) = k4_scales(blk);
+            let mut hb = if FIVE { load32(blk.as_ptr().add(16)) } else { _mm256_setzero_si256() };
+            let mut sumi = [_mm256_setzero_si256(); R];
+            // Two halves of 128 values: the four sub-blocks' values and scales of a half (8 registers)
+            // stay in registers while each row's bytes stream past; the whole block at once spilled them.
+            for half in 0..2 {
+                let mut q = [_mm256_setzero_si256(); 4];
+                for c in 0..2 {
+                    let raw = load32(blk.as_ptr().add(qs_at + 32 * (2 * half + c)));
+                    q[2 * c] = _mm256_and_si256(raw, m4);
+                    q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(raw), m4);
+                    if FIVE {
+                        // bits 2c and 2c+1 of each byte of qh, moved to bit 4
+                        q[2 * c] = _mm256_or_si256(q[2 * c], _mm256_and_si256(_mm256_slli_epi16::<4>(hb), bit4));
+                        q[2 * c + 1] = _mm256_or_si256(q[2 * c + 1], _mm256_and_si256(_mm256_slli_epi16::<3>(hb), bit4));
+                        hb = _mm256_srli_epi16::<2>(hb);
+                    }
+                }
+                let sc: [__m256i; 4] = std::array::from_fn(|t| broadcast_i16(scales, 4 * half + t));
+                for r in 0..R {
+                    let y = a[r].get_unchecked(b).qs.as_ptr().add(128 * half) as *const u8;
+                    for t in 0..4 {
+                        let p = _mm256_madd_epi16(sc[t], _mm256_maddubs_epi16(q[t], load32(y.add(32 * t))));
+                        sumi[r] = _mm256_add_epi32(sumi[r], p);
+                    }
+                }
+            }
+            for r in 0..R {
+                let y = a[r].get_unchecked(b);
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y.d), _mm256_cvtepi32_ps(mins_term(mins, y)), acc[r]);
+            }
+        }
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = hsum(acc[r]);
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_q4_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+        dot_q45_k::<R, false>(w, a)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_q5_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+        dot_q45_k::<R, true>(w, a)
+    }
+
+    /// Q6_K against Q8_K, as ggml's `ggml_vec_dot_q6_K_q8_K`: the unsigned 6-bit values `q` (0..64)
+    /// times each row's bytes (`maddubs`: 63·127·2 < 2¹⁵), times the 16-value scales (`madd`), summed in
+    /// i32, minus `32·Σ sc·Σy` from the row's 16-value sums; then `d·d_y·Σ` in float.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_q6_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+        let m15 = _mm256_set1_epi8(15);
+        let mut acc = [_mm256_setzero_ps(); R];
+        for (b, blk) in w.chunks_exact(BlockKind::Q6_K.block_bytes()).enumerate() {
+            let p = blk.as_ptr();
+            let d = read_f16(blk, 208);
+            let scales = _mm_loadu_si128(p.add(192) as *const __m128i);
+            let scales16 = _mm256_cvtepi8_epi16(scales);
+            let mut sumi = [_mm256_setzero_si256(); R];
+            for h in 0..2 {
+                let l1 = load32(p.add(64 * h));
+                let l2 = load32(p.add(64 * h + 32));
+                let hb = load32(p.add(128 + 32 * h));
+                let q = [
+                    _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16::<4>(_mm256_and_si256(hb, _mm256_set1_epi8(3)))),
+                    _mm256_or_si256(_mm256_and_si256(l2, m15), _mm256_slli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(12)))),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l1), m15), _mm256_and_si256(hb, _mm256_set1_epi8(48))),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l2), m15), _mm256_srli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(-64)))),
+                ];
+                // 16 i16 lanes: scale 2i for the first 16 values of quarter i, 2i+1 for the next 16
+                let sc: [__m256i; 4] = std::array::from_fn(|t| {
+                    let i = (8 * h + 2 * t) as i64;
+                    let pick = _mm_set_epi64x((i + 1) * 0x0101010101010101, i * 0x0101010101010101);
+                    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick))
+                });
+                for r in 0..R {
+                    let y = a[r].get_unchecked(b).qs.as_ptr().add(128 * h) as *const u8;
+                    for t in 0..4 {
+                        let p16 = _mm256_maddubs_epi16(q[t], load32(y.add(32 * t)));
+                        sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(sc[t], p16));
+                    }
+                }
+            }
+            for r in 0..R {
+                let y = a[r].get_unchecked(b);
+                let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales16));
+                let s = _mm256_sub_epi32(sumi[r], offset);
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(s), acc[r]);
+            }
+        }
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = hsum(acc[r]);
+        }
+        out
+    }
+
     const _: () = assert!(QK == 32);
+}
+
+/// Matrices of one width and activation format whose rows are stacked into one layer's outputs.
+#[derive(Clone, Debug)]
+pub struct BlockLayer {
+    parts: Vec<Arc<BlockMatrix>>,
+}
+
+impl BlockLayer {
+    fn n(&self) -> usize {
+        self.parts.iter().map(|p| p.n).sum()
+    }
+
+    fn k(&self) -> usize {
+        self.parts.first().map_or(0, |p| p.k)
+    }
+
+    fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
+        let parts: Vec<&BlockMatrix> = self.parts.iter().map(|p| &**p).collect();
+        matmul_parts(&parts, x, m)
+    }
 }
 
 /// A GGUF linear layer (no bias): GGML blocks run here on the CPU, anything else through candle's `QMatMul`.
 #[derive(Clone, Debug)]
 pub enum GgufLinear {
-    Blocks(Arc<BlockMatrix>),
+    Blocks(BlockLayer),
     Candle(QMatMul),
 }
 
@@ -451,27 +1011,37 @@ impl GgufLinear {
     pub fn new(t: QTensor, device: &Device) -> Result<Self> {
         if device.is_cpu() {
             if let Some(m) = BlockMatrix::from_qtensor(&t)? {
-                return Ok(Self::Blocks(Arc::new(m.unpacked())));
+                return Ok(Self::from_matrix(m));
             }
         }
         Ok(Self::Candle(QMatMul::from_qtensor(t)?))
     }
 
+    /// A layer of one block matrix, Q5_0 re-laid as Q8_0 ([`BlockMatrix::unpacked`]).
+    pub fn from_matrix(m: BlockMatrix) -> Self {
+        Self::from_shared(Arc::new(m.unpacked()))
+    }
+
+    /// A layer reading a matrix as it is, shared with others (a tied token embedding).
+    pub fn from_shared(m: Arc<BlockMatrix>) -> Self {
+        Self::Blocks(BlockLayer { parts: vec![m] })
+    }
+
     /// One layer computing all of `parts` (same input width) side by side, when they are all GGML
-    /// blocks of one kind on the CPU; `None` otherwise (use them one by one).
+    /// blocks on the CPU taking the same activation format; `None` otherwise (use them one by one).
     pub fn fused(parts: &[&GgufLinear]) -> Option<Self> {
-        let mats = parts.iter().map(|p| if let Self::Blocks(m) = p { Some(&**m) } else { None }).collect::<Option<Vec<_>>>()?;
+        let layers = parts.iter().map(|p| if let Self::Blocks(l) = p { Some(l) } else { None }).collect::<Option<Vec<_>>>()?;
+        let mats: Vec<Arc<BlockMatrix>> = layers.iter().flat_map(|l| l.parts.iter().cloned()).collect();
         let first = mats.first()?;
-        if mats.iter().any(|m| m.kind != first.kind || m.k != first.k) {
+        if mats.iter().any(|m| m.kind.act() != first.kind.act() || m.k != first.k) {
             return None;
         }
-        let data = mats.iter().flat_map(|m| m.data.iter().copied()).collect();
-        Some(Self::Blocks(Arc::new(BlockMatrix { kind: first.kind, n: mats.iter().map(|m| m.n).sum(), k: first.k, data })))
+        Some(Self::Blocks(BlockLayer { parts: mats }))
     }
 
     pub fn out_features(&self) -> Option<usize> {
         match self {
-            Self::Blocks(m) => Some(m.n),
+            Self::Blocks(l) => Some(l.n()),
             Self::Candle(_) => None,
         }
     }
@@ -493,8 +1063,8 @@ impl CustomOp1 for GgufLinear {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let Self::Blocks(m) = self else { candle_core::bail!("gguf-linear: not a block matrix") };
-        linear_cpu_fwd(self.name(), m.k, m.n, storage, layout, |x, rows| m.matmul(x, rows))
+        let Self::Blocks(l) = self else { candle_core::bail!("gguf-linear: not a block matrix") };
+        linear_cpu_fwd(self.name(), l.k(), l.n(), storage, layout, |x, rows| l.matmul(x, rows))
     }
 }
 
@@ -503,22 +1073,39 @@ mod tests {
     use super::*;
     use crate::kernels::test_values as values;
 
+    const ALL: [GgmlDType; 7] = [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K];
+
     fn qtensor(dtype: GgmlDType, n: usize, k: usize, seed: u64) -> QTensor {
         let w = Tensor::from_vec(values(n * k, seed), (n, k), &Device::Cpu).unwrap();
         QTensor::quantize(&w, dtype).unwrap()
     }
 
+    /// The dequantized activations of row `r` (`q·d`, f64) for the format `kind` takes.
+    fn dequantized_acts(kind: BlockKind, x: &[f32], m: usize, k: usize) -> Vec<Vec<f64>> {
+        match kind.act() {
+            ActFormat::Q8 => {
+                let a = quantize_rows(x, m, k);
+                (0..m).map(|r| a[r * k / QK..(r + 1) * k / QK].iter().flat_map(|b| b.qs.iter().map(move |&q| q as f64 * b.d as f64)).collect()).collect()
+            }
+            ActFormat::Q8K => {
+                let a = quantize_rows_k(x, m, k);
+                (0..m).map(|r| a[r * k / QK_K..(r + 1) * k / QK_K].iter().flat_map(|b| b.qs.iter().map(move |&q| q as f64 * b.d as f64)).collect()).collect()
+            }
+        }
+    }
+
     /// Our kernels against the exact product of the dequantized weights and the dequantized quantized
     /// activations (f64), for every kind, for row counts that exercise the 4/3/2/1-row passes and the
     /// row-block edge, and a column count that leaves a ragged last panel: equal up to f32 summation.
-    /// Then against candle's own `QMatMul` on the same blocks (it quantizes activations the same way,
-    /// but rounds Q8_1's `d·Σq` through f16 differently, hence the looser bound for Q4_1).
+    /// Then against candle's own `QMatMul` on the same blocks (it quantizes activations the same way
+    /// up to rounding ties, but rounds Q8_1's `d·Σq` through f16 differently, hence the looser bound).
     #[test]
     fn matches_exact_product_and_candle_qmatmul() {
-        let (n, k) = (37, 128);
-        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q8_0] {
+        let (n, k) = (37, 512);
+        for dtype in ALL {
             let ours = GgufLinear::new(qtensor(dtype, n, k, 7), &Device::Cpu).unwrap();
-            let GgufLinear::Blocks(mat) = &ours else { panic!("{dtype:?} runs on our kernel") };
+            let GgufLinear::Blocks(layer) = &ours else { panic!("{dtype:?} runs on our kernel") };
+            let mat = &layer.parts[0];
             let q = qtensor(dtype, n, k, 7);
             let w = q.dequantize(&Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
             let theirs = QMatMul::from_qtensor(q).unwrap();
@@ -527,7 +1114,6 @@ mod tests {
                 let x = Tensor::from_vec(xv.clone(), (m, k), &Device::Cpu).unwrap();
                 let a = ours.forward(&x).unwrap().to_vec2::<f32>().unwrap();
                 let b = theirs.forward(&x).unwrap().to_vec2::<f32>().unwrap();
-                let acts = quantize_rows(&xv, m, k);
                 if dtype == GgmlDType::Q5_0 {
                     // the compact Q5_0 kernel (used where a tied embedding serves as the output layer)
                     let compact = BlockMatrix::from_qtensor(&qtensor(dtype, n, k, 7)).unwrap().unwrap().matmul(&xv, m);
@@ -535,15 +1121,14 @@ mod tests {
                         assert!((c - u).abs() <= 1e-5 * (1.0 + u.abs()), "Q5_0 compact {c} vs unpacked {u}");
                     }
                 }
+                let xq = dequantized_acts(mat.kind, &xv, m, k);
+                let acts = quantize_rows(&xv, m, k);
                 for r in 0..m {
-                    let xq: Vec<f64> = acts[r * k / QK..(r + 1) * k / QK].iter().flat_map(|blk| blk.qs.iter().map(move |&q| q as f64 * blk.d as f64)).collect();
                     for j in 0..n {
-                        let mut exact: f64 = w[j].iter().zip(&xq).map(|(&w, &x)| w as f64 * x).sum();
+                        let mut exact: f64 = w[j].iter().zip(&xq[r]).map(|(&w, &x)| w as f64 * x).sum();
                         if mat.kind == BlockKind::Q4_1 {
                             // the offset term uses the f16-rounded d·Σq, as in GGML
                             let deq = |blk: &ActBlock| blk.qs.iter().map(|&q| q as f64).sum::<f64>() * blk.d as f64;
-                            let mut row = vec![0f32; k];
-                            mat.dequantize_row(j, &mut row);
                             for (bi, blk) in acts[r * k / QK..(r + 1) * k / QK].iter().enumerate() {
                                 let off = read_f16(&mat.row(j)[bi * 20..], 2) as f64;
                                 exact += off * (blk.s as f64 - deq(blk));
@@ -551,9 +1136,55 @@ mod tests {
                         }
                         let got = a[r][j] as f64;
                         assert!((got - exact).abs() <= 1e-5 * (1.0 + exact.abs()), "{dtype:?} m={m} ({r},{j}): {got} vs exact {exact}");
-                        let tol = if mat.kind == BlockKind::Q4_1 { 1e-2 } else { 1e-4 };
+                        let tol = if mat.kind == BlockKind::Q4_1 { 1e-2 } else { 1e-3 };
                         assert!((got - b[r][j] as f64).abs() <= tol * (1.0 + exact.abs()), "{dtype:?} m={m} ({r},{j}): {got} vs candle {}", b[r][j]);
                     }
+                }
+            }
+        }
+    }
+
+    /// The SIMD kernels equal the portable ones on random blocks (up to the order of float sums) for
+    /// every row count of a pass, and bit for bit on blocks whose products are exact in f32.
+    #[test]
+    fn simd_equals_portable() {
+        if !simd_available() {
+            return;
+        }
+        let k = 512;
+        for dtype in ALL {
+            let q = qtensor(dtype, 3, k, 11);
+            let mat = BlockMatrix::from_qtensor(&q).unwrap().unwrap();
+            let xv = values(4 * k, 5);
+            let nb = k / mat.kind.block_values();
+            for j in 0..3 {
+                let w = mat.row(j);
+                let (simd, port): (Vec<f32>, Vec<f32>) = match mat.kind.act() {
+                    ActFormat::Q8 => {
+                        let a = quantize_rows(&xv, 4, k);
+                        let rows: [&[ActBlock]; 4] = std::array::from_fn(|i| &a[i * nb..(i + 1) * nb]);
+                        let simd = match mat.kind {
+                            BlockKind::Q4_0 => kernels::Q4_0::dot::<4>(true, w, rows),
+                            BlockKind::Q4_1 => kernels::Q4_1::dot::<4>(true, w, rows),
+                            BlockKind::Q5_0 => kernels::Q5_0::dot::<4>(true, w, rows),
+                            _ => kernels::Q8_0::dot::<4>(true, w, rows),
+                        };
+                        (simd.to_vec(), rows.iter().map(|r| portable::dot(mat.kind, w, r)).collect())
+                    }
+                    ActFormat::Q8K => {
+                        let a = quantize_rows_k(&xv, 4, k);
+                        let rows: [&[ActBlockK]; 4] = std::array::from_fn(|i| &a[i * nb..(i + 1) * nb]);
+                        let (s4, s1) = match mat.kind {
+                            BlockKind::Q4_K => (kernels::Q4_K::dot::<4>(true, w, rows), kernels::Q4_K::dot::<1>(true, w, [rows[2]])),
+                            BlockKind::Q5_K => (kernels::Q5_K::dot::<4>(true, w, rows), kernels::Q5_K::dot::<1>(true, w, [rows[2]])),
+                            _ => (kernels::Q6_K::dot::<4>(true, w, rows), kernels::Q6_K::dot::<1>(true, w, [rows[2]])),
+                        };
+                        assert_eq!(s4[2], s1[0], "{dtype:?}: a row's sum does not depend on the rows beside it");
+                        (s4.to_vec(), rows.iter().map(|r| portable::dot_k(mat.kind, w, r)).collect())
+                    }
+                };
+                for (s, p) in simd.iter().zip(&port) {
+                    assert!((s - p).abs() <= 1e-5 * (1.0 + p.abs()), "{dtype:?} row {j}: simd {s} vs portable {p}");
                 }
             }
         }
@@ -565,36 +1196,23 @@ mod tests {
     #[test]
     fn exact_on_integer_blocks() {
         let k = 64;
-        // one block row per kind with d = 1 (f16 0x3C00)
+        let block_row = |head: &[u8], tail: &dyn Fn(u8) -> Vec<u8>| -> Vec<u8> {
+            (0..2u8).flat_map(|b| head.iter().copied().chain(tail(b))).collect()
+        };
+        let one = 0x3C00u16.to_le_bytes();
+        let q4_0 = BlockMatrix::from_raw(BlockKind::Q4_0, 1, k, block_row(&one, &|b| (0..16u8).map(|i| ((i + b) & 0xF) | (((15 - i) & 0xF) << 4)).collect())).unwrap();
         let q4_1 = {
-            let mut row = Vec::new();
-            for b in 0..2 {
-                row.extend_from_slice(&0x3C00u16.to_le_bytes());
-                row.extend_from_slice(&f16::from_f32(-3.0).to_bits().to_le_bytes());
-                row.extend((0..16u8).map(|i| ((i + b) & 0xF) | (((15 - i) & 0xF) << 4)));
-            }
-            BlockMatrix::from_raw(BlockKind::Q4_1, 1, k, row).unwrap()
+            let head: Vec<u8> = one.iter().copied().chain(f16::from_f32(-3.0).to_bits().to_le_bytes()).collect();
+            BlockMatrix::from_raw(BlockKind::Q4_1, 1, k, block_row(&head, &|b| (0..16u8).map(|i| ((i + b) & 0xF) | (((15 - i) & 0xF) << 4)).collect())).unwrap()
         };
         let q5_0 = {
-            let mut row = Vec::new();
-            for _ in 0..2 {
-                row.extend_from_slice(&0x3C00u16.to_le_bytes());
-                row.extend_from_slice(&0xA5F0_0F5Au32.to_le_bytes());
-                row.extend((0..16u8).map(|i| i | ((15 - i) << 4)));
-            }
-            BlockMatrix::from_raw(BlockKind::Q5_0, 1, k, row).unwrap()
+            let head: Vec<u8> = one.iter().copied().chain(0xA5F0_0F5Au32.to_le_bytes()).collect();
+            BlockMatrix::from_raw(BlockKind::Q5_0, 1, k, block_row(&head, &|_| (0..16u8).map(|i| i | ((15 - i) << 4)).collect())).unwrap()
         };
-        let q8_0 = {
-            let mut row = Vec::new();
-            for _ in 0..2 {
-                row.extend_from_slice(&0x3C00u16.to_le_bytes());
-                row.extend((0..32i32).map(|i| (i * 7 - 100) as i8 as u8));
-            }
-            BlockMatrix::from_raw(BlockKind::Q8_0, 1, k, row).unwrap()
-        };
+        let q8_0 = BlockMatrix::from_raw(BlockKind::Q8_0, 1, k, block_row(&one, &|_| (0..32i32).map(|i| (i * 7 - 100) as i8 as u8).collect())).unwrap();
         // activations whose block max is 127 → d = 1, q = x
         let x: Vec<f32> = (0..k).map(|i| if i % 32 == 0 { 127.0 } else { ((i * 13) % 41) as f32 - 20.0 }).collect();
-        for w in [q4_1, q5_0, q8_0] {
+        for w in [q4_0, q4_1, q5_0, q8_0] {
             let mut deq = vec![0f32; k];
             w.dequantize_row(0, &mut deq);
             let want: f32 = deq.iter().zip(&x).map(|(a, b)| a * b).sum();
@@ -605,14 +1223,78 @@ mod tests {
         }
     }
 
+    /// The K-quants on super-blocks built by hand with d = 1, dmin = 1 (Q6_K: d = 1) and activations
+    /// whose Q8_K scale is −1 (max −127): every product is a small integer, so the SIMD kernel, the
+    /// portable one and the dequantized product must agree bit for bit. Checks the 6-bit scale/min
+    /// packing, the nibble and fifth-bit order of Q4_K/Q5_K and the 2-bit/nibble layout of Q6_K.
+    #[test]
+    fn k_quants_exact_on_integer_blocks() {
+        let k = 512;
+        let bytes = |n: usize, seed: u32| -> Vec<u8> { (0..n as u32).map(|i| (i.wrapping_mul(2654435761).wrapping_add(seed) >> 13) as u8).collect() };
+        let one = 0x3C00u16.to_le_bytes();
+        let q45 = |five: bool| -> Vec<u8> {
+            (0..2u32)
+                .flat_map(|b| {
+                    let mut blk = Vec::new();
+                    blk.extend_from_slice(&one);
+                    blk.extend_from_slice(&one);
+                    blk.extend(bytes(12, b));
+                    if five {
+                        blk.extend(bytes(32, 100 + b));
+                    }
+                    blk.extend(bytes(128, 200 + b));
+                    blk
+                })
+                .collect()
+        };
+        let q6 = (0..2u32)
+            .flat_map(|b| {
+                let mut blk = bytes(192, 300 + b);
+                // small signed scales keep every product exact in f32
+                blk.extend((0..16).map(|i| ((i as i8 % 7) - 3) as u8));
+                blk.extend_from_slice(&one);
+                blk
+            })
+            .collect();
+        let mats = [BlockMatrix::from_raw(BlockKind::Q4_K, 1, k, q45(false)).unwrap(), BlockMatrix::from_raw(BlockKind::Q5_K, 1, k, q45(true)).unwrap(), BlockMatrix::from_raw(BlockKind::Q6_K, 1, k, q6).unwrap()];
+        // a block max of −127 gives iscale = −127/−127 = 1: q = x, d = 1; small values keep every partial
+        // sum below 2²⁴ (exact in f32)
+        let x: Vec<f32> = (0..k).map(|i| if i % 256 == 0 { -127.0 } else { ((i * 13) % 15) as f32 - 7.0 }).collect();
+        for w in mats {
+            let mut deq = vec![0f32; k];
+            w.dequantize_row(0, &mut deq);
+            let acts = quantize_rows_k(&x, 1, k);
+            assert!(acts.iter().all(|a| a.d == 1.0), "activation scale 1");
+            let want: f32 = deq.iter().zip(&x).map(|(a, b)| a * b).sum();
+            assert_eq!(w.matmul(&x, 1)[0], want, "{:?}", w.kind);
+            assert_eq!(portable::dot_k(w.kind, w.row(0), &acts), want, "{:?} portable", w.kind);
+        }
+    }
+
+    /// Q8_K activations as ggml quantizes them: scale from the signed value of largest magnitude,
+    /// ties to even, sums of each 16.
+    #[test]
+    fn q8k_activations_follow_ggml() {
+        let mut x = vec![0f32; 256];
+        x[0] = 2.0; // largest magnitude, positive: iscale = −63.5
+        x[1] = 1.0 / 127.0; // −0.5 → ties to even: 0 (roundf would give −1)
+        x[2] = 3.0 / 127.0; // −1.5 → −2
+        x[3] = -2.0; // → 127
+        let a = quantize_rows_k(&x, 1, 256);
+        assert_eq!(a[0].d, 1.0 / (-127.0 / 2.0));
+        assert_eq!(&a[0].qs[..4], &[-127, 0, -2, 127]);
+        assert_eq!(a[0].bsums[0], -2);
+        assert!(quantize_rows_k(&[0f32; 256], 1, 256)[0].qs.iter().all(|&q| q == 0));
+    }
+
     #[test]
     fn dequantized_rows_match_candle() {
-        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q8_0] {
-            let q = qtensor(dtype, 5, 64, 3);
+        for dtype in ALL {
+            let q = qtensor(dtype, 5, 512, 3);
             let full = q.dequantize(&Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
             let m = BlockMatrix::from_qtensor(&q).unwrap().unwrap();
             let unpacked = BlockMatrix::from_qtensor(&q).unwrap().unwrap().unpacked();
-            let mut row = vec![0f32; 64];
+            let mut row = vec![0f32; 512];
             for (j, want) in full.iter().enumerate() {
                 m.dequantize_row(j, &mut row);
                 assert_eq!(&row, want, "{dtype:?} row {j}");
@@ -625,27 +1307,103 @@ mod tests {
 
     #[test]
     fn fused_layers_equal_separate_ones() {
-        let parts: Vec<GgufLinear> = [(8, 1), (3, 2), (5, 3)].iter().map(|&(n, s)| GgufLinear::new(qtensor(GgmlDType::Q5_0, n, 64, s), &Device::Cpu).unwrap()).collect();
-        let fused = GgufLinear::fused(&parts.iter().collect::<Vec<_>>()).unwrap();
-        let x = Tensor::from_vec(values(3 * 64, 9), (3, 64), &Device::Cpu).unwrap();
-        let whole = fused.forward(&x).unwrap();
-        let sep: Vec<Tensor> = parts.iter().map(|p| p.forward(&x).unwrap()).collect();
-        assert_eq!(whole.to_vec2::<f32>().unwrap(), Tensor::cat(&sep, 1).unwrap().to_vec2::<f32>().unwrap());
-        // Q5_0 layers hold Q8_0 blocks, so they fuse with Q8_0 ones; Q4_1 fuses with neither
-        let q8 = GgufLinear::new(qtensor(GgmlDType::Q8_0, 4, 64, 4), &Device::Cpu).unwrap();
-        assert!(GgufLinear::fused(&[&parts[0], &q8]).is_some());
-        let q4 = GgufLinear::new(qtensor(GgmlDType::Q4_1, 4, 64, 4), &Device::Cpu).unwrap();
-        assert!(GgufLinear::fused(&[&parts[0], &q4]).is_none());
+        let cases: [&[(GgmlDType, usize)]; 2] = [&[(GgmlDType::Q5_0, 8), (GgmlDType::Q5_0, 3), (GgmlDType::Q8_0, 5)], &[(GgmlDType::Q4K, 20), (GgmlDType::Q4K, 3), (GgmlDType::Q6K, 17)]];
+        for case in cases {
+            let parts: Vec<GgufLinear> = case.iter().enumerate().map(|(s, &(t, n))| GgufLinear::new(qtensor(t, n, 256, s as u64), &Device::Cpu).unwrap()).collect();
+            let fused = GgufLinear::fused(&parts.iter().collect::<Vec<_>>()).unwrap();
+            for m in [1, 3, 6] {
+                let x = Tensor::from_vec(values(m * 256, 9), (m, 256), &Device::Cpu).unwrap();
+                let whole = fused.forward(&x).unwrap();
+                let sep: Vec<Tensor> = parts.iter().map(|p| p.forward(&x).unwrap()).collect();
+                assert_eq!(whole.to_vec2::<f32>().unwrap(), Tensor::cat(&sep, 1).unwrap().to_vec2::<f32>().unwrap(), "{case:?} m={m}");
+            }
+        }
+        // Q5_0 layers hold Q8_0 blocks, so they fuse with Q8_0 ones; Q4_1 with them too (same
+        // activations); 32-value blocks never with K-quants
+        let lin = |t, s| GgufLinear::new(qtensor(t, 4, 256, s), &Device::Cpu).unwrap();
+        assert!(GgufLinear::fused(&[&lin(GgmlDType::Q5_0, 1), &lin(GgmlDType::Q8_0, 2)]).is_some());
+        assert!(GgufLinear::fused(&[&lin(GgmlDType::Q5_0, 1), &lin(GgmlDType::Q4_1, 2)]).is_some());
+        assert!(GgufLinear::fused(&[&lin(GgmlDType::Q8_0, 1), &lin(GgmlDType::Q4K, 2)]).is_none());
     }
 
     #[test]
     fn bad_blocks_are_errors() {
         assert!(BlockMatrix::from_raw(BlockKind::Q8_0, 2, 32, vec![0; 34]).is_err(), "too few bytes");
         assert!(BlockMatrix::from_raw(BlockKind::Q8_0, 1, 48, vec![0; 51]).is_err(), "ragged block");
+        assert!(BlockMatrix::from_raw(BlockKind::Q4_K, 1, 128, vec![0; 72]).is_err(), "half a super-block");
         let mut nan = vec![0u8; 34];
         nan[..2].copy_from_slice(&f16::NAN.to_bits().to_le_bytes());
         assert!(BlockMatrix::from_raw(BlockKind::Q8_0, 1, 32, nan).is_err(), "NaN scale");
+        let mut inf = vec![0u8; 210];
+        inf[208..].copy_from_slice(&f16::INFINITY.to_bits().to_le_bytes());
+        assert!(BlockMatrix::from_raw(BlockKind::Q6_K, 1, 256, inf).is_err(), "infinite Q6_K scale");
+        let mut nan_min = vec![0u8; 144];
+        nan_min[2..4].copy_from_slice(&f16::NAN.to_bits().to_le_bytes());
+        assert!(BlockMatrix::from_raw(BlockKind::Q4_K, 1, 256, nan_min).is_err(), "NaN Q4_K dmin");
         let lin = GgufLinear::new(qtensor(GgmlDType::Q8_0, 4, 64, 1), &Device::Cpu).unwrap();
         assert!(lin.forward(&Tensor::zeros((2, 32), candle_core::DType::F32, &Device::Cpu).unwrap()).is_err(), "wrong width");
+    }
+
+    /// Blocks read in place from a mapped file equal the same blocks read into memory; a range past
+    /// the end of the file is an error.
+    #[test]
+    fn mapped_blocks_equal_owned_ones() {
+        let q = qtensor(GgmlDType::Q4K, 6, 512, 4);
+        let raw = q.data().unwrap().into_owned();
+        let mut f = tempfile::tempfile().unwrap();
+        use std::io::Write;
+        f.write_all(&[7u8; 100]).unwrap();
+        f.write_all(&raw).unwrap();
+        // SAFETY: a private temporary file nobody else writes
+        let map = Arc::new(unsafe { memmap2::Mmap::map(&f) }.unwrap());
+        let mapped = BlockMatrix::from_mapped(BlockKind::Q4_K, 6, 512, map.clone(), 100).unwrap();
+        assert!(mapped.is_mapped());
+        let owned = BlockMatrix::from_raw(BlockKind::Q4_K, 6, 512, raw).unwrap();
+        let x = values(2 * 512, 1);
+        assert_eq!(mapped.matmul(&x, 2), owned.matmul(&x, 2));
+        mapped.release_mapped_pages();
+        assert_eq!(mapped.matmul(&x, 2), owned.matmul(&x, 2), "pages come back after release");
+        assert!(BlockMatrix::from_mapped(BlockKind::Q4_K, 7, 512, map, 100).is_err(), "past the end");
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use crate::kernels::test_values as values;
+
+    fn thread_cpu_seconds() -> f64 {
+        let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: a valid timespec to fill
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+    }
+
+    /// Multiply-adds per ns of CPU time of one thread for each kind, at a decoding step (1 row) and a
+    /// prompt chunk (512 rows). CPU time rather than wall time, so that other processes on a shared
+    /// machine do not count (their use of caches and memory still does). A measurement, not a check:
+    /// `cargo test --release --lib ggml_blocks::speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement"]
+    fn kernel_rates() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let (n, k) = (8960, 1536);
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q6K] {
+            let w = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
+            let m = BlockMatrix::from_qtensor(&QTensor::quantize(&w, dtype).unwrap()).unwrap().unwrap();
+            for rows in [1usize, 64, 512] {
+                let x = values(rows * k, 2);
+                let reps = if rows == 1 { 30 } else { 3 };
+                let mut best = f64::MAX;
+                pool.install(|| {
+                    for _ in 0..reps {
+                        let t = thread_cpu_seconds();
+                        std::hint::black_box(m.matmul(&x, rows));
+                        best = best.min(thread_cpu_seconds() - t);
+                    }
+                });
+                println!("{dtype:?} {n}x{k}, {rows} rows: {:.1} MAC/ns, weights {:.1} GB/s", (n * k * rows) as f64 / best / 1e9, m.bytes().len() as f64 / best / 1e9);
+            }
+        }
     }
 }

@@ -22,7 +22,7 @@ use candle_core::quantized::gguf_file;
 use candle_core::{Device, Module, Result, Tensor};
 
 use crate::kernels::decode_attention::{attend_cached, HeadDims, HeadKvCache};
-use crate::kernels::ggml_blocks::{BlockMatrix, GgufLinear};
+use crate::kernels::ggml_blocks::{BlockKind, BlockMatrix, GgufLinear};
 
 /// The hyper-parameters of a llama-family GGUF, read from its metadata (`{arch}.*` keys).
 #[derive(Debug, Clone, PartialEq)]
@@ -188,34 +188,79 @@ pub struct ModelWeights {
 }
 
 impl ModelWeights {
+    /// All tensors read into memory from `reader`.
     pub fn from_gguf<R: std::io::Seek + std::io::Read>(ct: gguf_file::Content, reader: &mut R, device: &Device) -> Result<Self> {
+        Self::load(ct, reader, None, device)
+    }
+
+    /// Block tensors that are used as the file stores them (every kind but the Q5_0 of linear layers,
+    /// which are re-laid as Q8_0) read in place from a memory map of `file`; the rest read from it.
+    /// Weights then take no memory beyond the file's pages, which the kernel shares with the page
+    /// cache, and an embedding table costs only the rows looked up. The file must not change while the
+    /// model is loaded (as with llama.cpp's default `mmap`).
+    pub fn from_gguf_mapped(ct: gguf_file::Content, file: &mut std::fs::File, device: &Device) -> Result<Self> {
+        if !device.is_cpu() {
+            return Self::load(ct, file, None, device);
+        }
+        // SAFETY: the map is read-only; the GGUF file is not written while a model reads it (see above).
+        let map = Arc::new(unsafe { memmap2::Mmap::map(&*file) }.map_err(|e| candle_core::Error::Msg(format!("mapping the GGUF file: {e}")))?);
+        Self::load(ct, file, Some(map), device)
+    }
+
+    fn load<R: std::io::Seek + std::io::Read>(ct: gguf_file::Content, reader: &mut R, map: Option<Arc<memmap2::Mmap>>, device: &Device) -> Result<Self> {
         let cfg = Config::from_gguf(&ct)?;
+        // A block matrix of `name` in place in the map, when there is a map and the tensor is one.
+        let mapped = |name: &str| -> Result<Option<BlockMatrix>> {
+            let (Some(map), Some(info)) = (&map, ct.tensor_infos.get(name)) else { return Ok(None) };
+            let Some(kind) = BlockKind::of(info.ggml_dtype) else { return Ok(None) };
+            let (n, k) = info.shape.dims2()?;
+            let start = usize::try_from(ct.tensor_data_offset.saturating_add(info.offset)).map_err(|_| candle_core::Error::Msg(format!("{name}: offset beyond this machine's address space")))?;
+            BlockMatrix::from_mapped(kind, n, k, map.clone(), start).map(Some).map_err(|e| candle_core::Error::Msg(format!("{name}: {e}")))
+        };
         let mut tensor = |name: &str| ct.tensor(reader, name, device);
         let dense = |t: candle_core::quantized::QTensor| t.dequantize(device);
-
-        let embd = tensor("token_embd.weight")?;
-        let (embedding, tied) = match (device.is_cpu(), BlockMatrix::from_qtensor(&embd)?) {
-            (true, Some(m)) => {
-                let m = Arc::new(m);
-                (Embedding::Blocks(m.clone()), Some(GgufLinear::Blocks(m)))
+        // A linear layer: mapped unless its blocks are re-laid (Q5_0), then read.
+        let keeps_blocks = |name: &str| ct.tensor_infos.get(name).and_then(|i| BlockKind::of(i.ggml_dtype)).is_some_and(|k| k != BlockKind::Q5_0);
+        let linear = |name: &str, tensor: &mut dyn FnMut(&str) -> Result<candle_core::quantized::QTensor>| -> Result<GgufLinear> {
+            if keeps_blocks(name) {
+                if let Some(m) = mapped(name)? {
+                    return Ok(GgufLinear::from_matrix(m));
+                }
             }
-            _ => (Embedding::Dense(dense(embd)?), None),
+            GgufLinear::new(tensor(name)?, device)
         };
-        let output = match tensor("output.weight") {
-            Ok(t) => GgufLinear::new(t, device)?,
-            Err(_) => match tied {
-                Some(t) => t,
-                None => GgufLinear::new(tensor("token_embd.weight")?, device)?,
-            },
+
+        let embd = match (device.is_cpu(), mapped("token_embd.weight")?) {
+            (true, Some(m)) => Some(m),
+            (true, None) => BlockMatrix::from_qtensor(&tensor("token_embd.weight")?)?,
+            (false, _) => None,
+        };
+        let has_output = ct.tensor_infos.contains_key("output.weight");
+        let (embedding, tied) = match embd {
+            Some(m) => {
+                if has_output {
+                    // looked up a row at a time: only the rows a prompt uses need to stay resident
+                    m.release_mapped_pages();
+                }
+                let m = Arc::new(m);
+                (Embedding::Blocks(m.clone()), Some(GgufLinear::from_shared(m)))
+            }
+            None => (Embedding::Dense(dense(tensor("token_embd.weight")?)?), None),
+        };
+        let output = match (has_output, tied) {
+            (true, _) => linear("output.weight", &mut tensor)?,
+            (false, Some(t)) => t,
+            (false, None) => GgufLinear::new(tensor("token_embd.weight")?, device)?,
         };
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
-            let mut t = |name: &str| tensor(&format!("blk.{i}.{name}"));
-            let mut lin = |name: &str| -> Result<GgufLinear> { GgufLinear::new(t(name)?, device) };
+            let name = |n: &str| format!("blk.{i}.{n}");
+            let mut lin = |n: &str| linear(&name(n), &mut tensor);
             let qkv = Parallel::new(vec![lin("attn_q.weight")?, lin("attn_k.weight")?, lin("attn_v.weight")?]);
             let attn_output = lin("attn_output.weight")?;
             let gate_up = Parallel::new(vec![lin("ffn_gate.weight")?, lin("ffn_up.weight")?]);
             let down = lin("ffn_down.weight")?;
+            let mut t = |n: &str| tensor(&name(n));
             let qkv_bias = if cfg.architecture == "qwen2" { Some([host(&dense(t("attn_q.bias")?)?)?, host(&dense(t("attn_k.bias")?)?)?, host(&dense(t("attn_v.bias")?)?)?]) } else { None };
             layers.push(Layer {
                 attn_norm: dense(t("attn_norm.weight")?)?,

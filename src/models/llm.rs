@@ -262,7 +262,7 @@ impl GgufLlm {
         }
         let weights = match arch.as_str() {
             a if device.is_cpu() && gguf_llama::Config::implements(&content, a) => {
-                Weights::LlamaFamily(gguf_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?)
+                Weights::LlamaFamily(gguf_llama::ModelWeights::from_gguf_mapped(content, &mut file, device).map_err(|e| invalid(e.to_string()))?)
             }
             "llama" => Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
             "qwen2" => Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device).map_err(|e| invalid(e.to_string()))?),
