@@ -89,12 +89,10 @@ pub fn negations(text: &str, lang: &str) -> Vec<&'static str> {
     let lower = format!(" {} ", text.to_lowercase().replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "))
         .replace(" not only ", " ")
         .replace(" nicht nur ", " ")
-        .replace(" niet alleen ", " ")
-        // "more access, not less": a contrast, not a denial
-        .replace(" not less ", " ")
-        .replace(" not more ", " ")
-        .replace(" nicht weniger ", " ")
-        .replace(" niet minder ", " ");
+        .replace(" niet alleen ", " ");
+    // "more access, not less" stays a negation: exempting it as a contrast lost 2 of 41 wrong sentences
+    // on the labelled set ("he will terminate all business", cited against "… not less") and spared
+    // no supported one
     let lists: &[&[&'static str]] = match lang {
         "de" => &[NEGATIONS_DE],
         "nl" => &[NEGATIONS_NL],
@@ -179,7 +177,14 @@ pub fn glued_words(text: &str, evidence: &[&str]) -> Vec<String> {
         depth < 4 && (2..w.len().saturating_sub(1)).any(|i| w.is_char_boundary(i) && lexicon::is_common_english(&w[..i]) && splits(&w[i..], depth + 1))
     }
     let glued = |w: &str| {
-        FUNCTION.iter().any(|f| w.len() > f.len() + 1 && w.starts_with(f) && splits(&w[f.len()..], 1))
+        // a single common word after the function word must be 5 letters or more: "asother" is glued,
+        // "bypass", "island", "intake" are words (by+pass flagged 2 of 15 supported sentences)
+        FUNCTION.iter().any(|f| {
+            w.starts_with(f) && {
+                let rest = &w[f.len()..];
+                (rest.len() >= 5 && lexicon::is_common_english(rest)) || (!lexicon::is_common_english(rest) && splits(rest, 0))
+            }
+        })
             && !SUFFIXES.iter().any(|s| w.strip_suffix(s).is_some_and(lexicon::is_common_english))
     };
     let known: std::collections::HashSet<String> = evidence.iter().flat_map(|e| names::words(e)).collect();
@@ -371,7 +376,10 @@ mod tests {
     fn quotes_are_the_sources_own_words() {
         let ev = Evidence { sentences: vec!["Prince said: \"Russia needs more internet access, not less.\""], language: "en", title: None };
         assert!(failed(&check_point("Prince said \"Russia needs more internet access, not less.\"", &ev, &[], 40)).is_empty());
-        assert_eq!(failed(&check_point("Prince said it is important to \"keep access to the internet open\" for Russia.", &ev, &[], 40)), vec![CheckKind::Quotes]);
+        // the paraphrase fails as a quote (and on polarity: "not less" is a negation the point lacks)
+        assert!(failed(&check_point("Prince said it is important to \"keep access to the internet open\" for Russia.", &ev, &[], 40)).contains(&CheckKind::Quotes));
+        let plain = Evidence { sentences: vec!["Prince said: \"Russia needs open access.\""], language: "en", title: None };
+        assert_eq!(failed(&check_point("Prince said \"Russia needs an open internet\".", &plain, &[], 40)), vec![CheckKind::Quotes]);
     }
 
     #[test]
@@ -382,6 +390,7 @@ mod tests {
         assert!(failed(&check_point("Those affected include X, as well as other websites.", &ev, &[], 40)).is_empty());
         assert!(glued_words("It works with cybersecurity partners.", &[]).is_empty(), "a real word is not glued");
         assert!(glued_words("It offers internet networking and calls to terminate all business.", &[]).is_empty(), "real words are not glued");
+        assert!(glued_words("It found a way to bypass the firewall on the island.", &[]).is_empty(), "real words are not glued");
         assert_eq!(glued_words("as well asother websites atthesame time", &[]), vec!["asother", "atthesame"]);
     }
 
