@@ -71,8 +71,8 @@ pub fn similarity(embedder: Option<&Path>) -> (Box<dyn Similarity>, Option<Strin
 /// Identity of the briefing's grouping, for its cache key.
 fn grouping_id(embedder: Option<&Path>) -> String {
     use crate::pipeline::briefing::PROMPT_THEME;
-    // "v2": stories whose articles' lead facts are checked against each other
-    let prompts = &crate::hash::sha256_hex(format!("{PROMPT_THEME}v2").as_bytes())[..12];
+    // "v4": stories whose articles' lead facts are checked against each other; a shared story falls back to a title
+    let prompts = &crate::hash::sha256_hex(format!("{PROMPT_THEME}v4").as_bytes())[..12];
     match embedder {
         Some(d) => format!("|embedder={}|briefing={prompts}", d.display()),
         None => format!("|lexical|briefing={prompts}"),

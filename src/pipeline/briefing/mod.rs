@@ -305,7 +305,12 @@ impl BriefingWriter {
             // facts backs whole (a heading may not join two facts into a claim neither makes)
             let theme = match &story_sources[..] {
                 [s] => sources[*s].title.clone().unwrap_or_else(|| headline(&items[story[0]].text)),
-                _ => self.theme(story.iter().map(|&i| items[i].text.as_str()).collect(), &mut writer)?,
+                _ => {
+                    // failing a heading the facts back: the title of the article with most points here
+                    let most = story_sources.iter().copied().max_by_key(|&s| (story.iter().filter(|&&i| items[i].source == s).count(), std::cmp::Reverse(s)));
+                    let fallback = most.and_then(|s| sources[s].title.clone()).unwrap_or_else(|| headline(&items[story[0]].text));
+                    self.theme(story.iter().map(|&i| items[i].text.as_str()).collect(), fallback, &mut writer)?
+                }
             };
             let mut facts: Vec<BriefingPoint> = Vec::new();
             let mut in_story: Vec<usize> = story.clone();
@@ -390,6 +395,15 @@ impl BriefingWriter {
             let keep: Vec<BriefingPoint> = facts.into_iter().take(MAX_FACTS_PER_STORY).collect();
             bullets.extend(keep);
         }
+        // stories under one heading (a shared story that fell back to an article's title, and that
+        // article's own story) are shown together, in the order their heading first comes
+        let mut firsts: Vec<String> = Vec::new();
+        for b in &bullets {
+            if !firsts.contains(&b.theme) {
+                firsts.push(b.theme.clone());
+            }
+        }
+        bullets.sort_by_key(|b| firsts.iter().position(|t| *t == b.theme));
         // every article's lead fact is in the briefing: under its story, or under "Also reported"
         let mut also = 0;
         for (si, s) in sources.iter().enumerate() {
@@ -447,9 +461,10 @@ impl BriefingWriter {
         Ok(out)
     }
 
-    /// A story's heading: the writer's, when it is English and names nothing the facts do not; else the
-    /// names most of the facts share.
-    fn theme(&self, facts: Vec<&str>, writer: &mut Option<&mut dyn super::summarize::TextWriter>) -> Result<String> {
+    /// A story's heading: the writer's, when it is English and names nothing the facts do not; else
+    /// `fallback` (an article's title). The names most facts share made headings like "Russian, Axing"
+    /// (a sentence-initial word taken for a name) on the seeds.
+    fn theme(&self, facts: Vec<&str>, fallback: String, writer: &mut Option<&mut dyn super::summarize::TextWriter>) -> Result<String> {
         if let Some(w) = writer.as_deref_mut() {
             let list: String = facts.iter().take(6).map(|f| format!("- {f}\n")).collect();
             let (system, user) = self.theme_prompt.fill(&[("facts", list.trim_end())]);
@@ -462,22 +477,7 @@ impl BriefingWriter {
                 return Ok(t);
             }
         }
-        let mut counts: Vec<(String, usize)> = Vec::new();
-        for f in &facts {
-            let mut seen: Vec<String> = Vec::new();
-            for n in names(f) {
-                if !seen.contains(&n) {
-                    seen.push(n.clone());
-                    match counts.iter_mut().find(|(m, _)| *m == n) {
-                        Some((_, c)) => *c += 1,
-                        None => counts.push((n, 1)),
-                    }
-                }
-            }
-        }
-        counts.sort_by_key(|(_, c)| std::cmp::Reverse(*c));
-        let top: Vec<String> = counts.into_iter().take(2).map(|(n, _)| n).collect();
-        Ok(if top.is_empty() { "Other news".into() } else { top.join(", ") })
+        Ok(fallback)
     }
 }
 
