@@ -25,7 +25,6 @@ use crate::error::Result;
 
 pub const PROMPT_THEME: &str = include_str!("../../../prompts/theme.txt");
 
-
 /// Bullets longer than this are left out (a quoted sentence can be long; its article keeps it).
 pub const MAX_BULLET_WORDS: usize = 40;
 /// Facts per story, and stories, at most.

@@ -195,7 +195,7 @@ pub fn glued_words(text: &str, evidence: &[&str]) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn content_words(text: &str) -> std::collections::HashSet<String> {
+fn content_words(text: &str) -> std::collections::HashSet<String> {
     names::words(text).into_iter().filter(|w| w.chars().count() > 3).collect()
 }
 

@@ -16,7 +16,7 @@ use super::{language_name, Article, DroppedPoint, PointStatus, Summarizer, Summa
 use crate::error::{Error, Result};
 use crate::generation::constraint::Constraint;
 use crate::models::llm::{Generated, GgufLlm, SamplingParams};
-use crate::pipeline::factcheck::{check_point, not_english, Check, CheckKind, Evidence};
+use crate::pipeline::factcheck::{align, check_point, not_english, Check, CheckKind, Evidence};
 use crate::pipeline::segment::body_sentences;
 
 /// Words a point is asked to have at most.
@@ -140,14 +140,11 @@ impl LlmSummarizer {
     }
 }
 
-/// The ids (from 1, in article order) of the `k` sentences sharing the most content words with `text`;
-/// none when no sentence shares any.
+/// The ids (from 1, in article order) of the `k` sentences `text` most likely rests on
+/// ([`align`]: shared numbers, names and character 4-grams).
 fn closest_sentences(text: &str, sentences: &[String], k: usize) -> Vec<usize> {
-    let words = crate::pipeline::factcheck::content_words(text);
-    let mut scored: Vec<(usize, usize)> =
-        sentences.iter().enumerate().map(|(i, s)| (crate::pipeline::factcheck::content_words(s).intersection(&words).count(), i + 1)).filter(|&(n, _)| n > 0).collect();
-    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut ids: Vec<usize> = scored.into_iter().take(k).map(|(_, i)| i).collect();
+    let all: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let mut ids: Vec<usize> = align(text, &all, k).into_iter().map(|i| i + 1).collect();
     ids.sort_unstable();
     ids
 }
@@ -296,9 +293,8 @@ impl Summarizer for LlmSummarizer {
             if article.language == "en" {
                 let better = closest_sentences(&d.text, &sentences, 2);
                 if !better.is_empty() && better != d.citations {
-                    let checks2 = self.check(&d.text, &better, &sentences, article, &earlier, true)?;
+                    let mut checks2 = self.check(&d.text, &better, &sentences, article, &earlier, true)?;
                     if checks2.iter().all(|c| c.ok) {
-                        let mut checks2 = checks2;
                         checks2.push(Check { check: CheckKind::Citation, ok: true, detail: format!("cited {:?}; its words are in {:?}, checked against those", d.citations, better) });
                         points.push(SummaryPoint { text: d.text, citations: better, status: PointStatus::Verified, checks: checks2, draft: None });
                         continue;
@@ -321,12 +317,12 @@ impl Summarizer for LlmSummarizer {
                 // one sentence, not all it cites (quoting every cited sentence made 004's summary longer
                 // than a third of the article)
                 let ids: Vec<usize> = d.citations.iter().copied().filter(|&c| (1..=sentences.len()).contains(&c)).collect();
-                let cited: Vec<String> = ids.iter().map(|&c| sentences[c - 1].clone()).collect();
-                let Some(&best) = closest_sentences(&d.text, &cited, 1).first() else {
+                let cited: Vec<&str> = ids.iter().map(|&c| sentences[c - 1].as_str()).collect();
+                let Some(&best) = align(&d.text, &cited, 1).first() else {
                     dropped.push(DroppedPoint { text: d.text, citations: d.citations, reason: why.join("; ") });
                     continue;
                 };
-                let citation = ids[best - 1];
+                let citation = ids[best];
                 let text = sentences[citation - 1].clone();
                 if points.iter().any(|p| p.text.contains(&text)) {
                     dropped.push(DroppedPoint { text: d.text, citations: d.citations, reason: format!("{}; its quote is already a point", why.join("; ")) });
