@@ -16,6 +16,17 @@ Usage: pip install wordfreq==3.1.1 && python3 scripts/build_lexicon.py
 import pathlib
 from wordfreq import iter_wordlist, zipf_frequency
 
+LEXICON = pathlib.Path(__file__).resolve().parent.parent / "data" / "lexicon"
+
+
+def write_list(name, header, words):
+    """One word a line, sorted, under its comment header."""
+    path = LEXICON / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + "\n".join(sorted(words)) + "\n", encoding="utf-8")
+    print(f"{len(words)} words -> {path}")
+
+
 out = set()
 for lang in ("de", "nl"):
     for w in iter_wordlist(lang, "large"):
@@ -27,14 +38,12 @@ for lang in ("de", "nl"):
         e = zipf_frequency(w, "en")
         if e < 1.5 and z - e >= 1.5:
             out.add(w)
-path = pathlib.Path(__file__).resolve().parent.parent / "data" / "lexicon" / "de_nl_not_en.txt"
-path.parent.mkdir(parents=True, exist_ok=True)
-header = (
+write_list(
+    "de_nl_not_en.txt",
     "# German and Dutch words that are not English (scripts/build_lexicon.py). Derived from wordfreq 3.1\n"
-    "# (https://github.com/rspeer/wordfreq), CC BY-SA 4.0; this list is CC BY-SA 4.0 too.\n"
+    "# (https://github.com/rspeer/wordfreq), CC BY-SA 4.0; this list is CC BY-SA 4.0 too.\n",
+    out,
 )
-path.write_text(header + "\n".join(sorted(out)) + "\n", encoding="utf-8")
-print(f"{len(out)} words -> {path}")
 
 # German and Dutch vocabulary: words at least 30x more frequent in German or Dutch than in English
 # (Zipf >= 2.5 there, 1.5 above English). The translation checks read a capitalised source word that is
@@ -48,13 +57,12 @@ for lang in ("de", "nl"):
             break
         if w.isalpha() and z - zipf_frequency(w, "en") >= 1.5:
             vocab.add(w)
-vpath = path.parent / "de_nl_vocab.txt"
-vheader = (
+write_list(
+    "de_nl_vocab.txt",
     "# German and Dutch words 30x more frequent there than in English, Zipf >= 2.5, from wordfreq 3.1\n"
-    "# (https://github.com/rspeer/wordfreq), CC BY-SA 4.0 (scripts/build_lexicon.py).\n"
+    "# (https://github.com/rspeer/wordfreq), CC BY-SA 4.0 (scripts/build_lexicon.py).\n",
+    vocab,
 )
-vpath.write_text(vheader + "\n".join(sorted(vocab)) + "\n", encoding="utf-8")
-print(f"{len(vocab)} words -> {vpath}")
 
 common = []
 for w in iter_wordlist("en", "large"):
@@ -62,10 +70,9 @@ for w in iter_wordlist("en", "large"):
         break
     if w.isalpha():
         common.append(w)
-path = path.parent / "en_common.txt"
-header = (
+write_list(
+    "en_common.txt",
     "# English words with a Zipf frequency of 4.0 or more (once per 10,000 words), from wordfreq 3.1\n"
-    "# (https://github.com/rspeer/wordfreq), CC BY-SA 4.0 (scripts/build_lexicon.py).\n"
+    "# (https://github.com/rspeer/wordfreq), CC BY-SA 4.0 (scripts/build_lexicon.py).\n",
+    common,
 )
-path.write_text(header + "\n".join(sorted(common)) + "\n", encoding="utf-8")
-print(f"{len(common)} words -> {path}")
