@@ -295,7 +295,7 @@ impl BriefingWriter {
         let mut bullets: Vec<BriefingPoint> = Vec::new();
         let mut used = vec![false; items.len()];
         let mut writer = summarizer.and_then(|s| s.writer());
-        let labeller = writer.as_ref().map(|w| w.describe()).unwrap_or_else(|| "names the points share".into());
+        let labeller = writer.as_ref().map(|w| w.describe()).unwrap_or_else(|| "the articles' titles".into());
         for story in stories.iter().take(MAX_STORIES) {
             let mut story_sources: Vec<usize> = story.iter().map(|&i| items[i].source).collect();
             story_sources.sort();
