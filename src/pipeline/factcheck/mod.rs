@@ -195,6 +195,68 @@ pub fn glued_words(text: &str, evidence: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Lowercase words of six letters or more of an English `text` that are not English (see
+/// [`lexicon::is_english_word`]), not German or Dutch (the untranslated check reports those), and not a
+/// word of the evidence or the start of one (a cognate in the source's language: "hyperscalers" for
+/// "Hyperscaler"): garbled or invented words, such as the 0.5B's "profitifies" for "profitiert".
+pub fn made_up_words(text: &str, evidence: &[&str]) -> Vec<String> {
+    let known: Vec<String> = evidence.iter().flat_map(|e| e.split(|c: char| !c.is_alphabetic())).filter(|w| w.chars().count() >= 6).map(str::to_lowercase).collect();
+    let mut out: Vec<String> = Vec::new();
+    for w in text.split(|c: char| !c.is_alphabetic()) {
+        if w.chars().count() < 6 || !w.chars().all(char::is_lowercase) || out.iter().any(|o| o == w) {
+            continue;
+        }
+        if lexicon::is_english_word(w) || lexicon::is_german_or_dutch(w) || known.iter().any(|k| w.starts_with(k.as_str()) || k.starts_with(w)) {
+            continue;
+        }
+        out.push(w.to_string());
+    }
+    out
+}
+
+/// Names of `point` that come after the same three words as another name in the evidence, where the
+/// evidence never has those words before the point's name: the source's sentence, told of the wrong
+/// place, company or person ("no direct operations in Russia" where the source says "... in Ukraine",
+/// a point the 1.5B wrote for seed 004 and that every other check passed).
+pub fn swapped_names(point: &str, evidence: &[&str]) -> Vec<String> {
+    const FUNCTION: &[&str] = &["the", "a", "an", "of", "in", "on", "to", "and", "or", "for", "with", "by", "at", "from", "its", "their", "that", "is", "was", "has", "have"];
+    fn tokens(text: &str) -> Vec<&str> {
+        text.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric())).filter(|w| !w.is_empty()).collect()
+    }
+    let point_names: std::collections::HashSet<String> = names::names(point).into_iter().collect();
+    let sources: Vec<Vec<&str>> = evidence.iter().map(|e| tokens(e)).collect();
+    let point_tokens = tokens(point);
+    let mut out = Vec::new();
+    for i in 3..point_tokens.len() {
+        let name = point_tokens[i].trim_end_matches("'s").trim_end_matches("’s");
+        if !point_names.contains(name) || out.iter().any(|o: &String| o.starts_with(name)) {
+            continue;
+        }
+        let context: Vec<String> = point_tokens[i - 3..i].iter().map(|w| w.to_lowercase()).collect();
+        if context.iter().all(|w| w.chars().count() <= 3 || FUNCTION.contains(&w.as_str())) {
+            continue;
+        }
+        let mut others = Vec::new();
+        let mut same = false;
+        for s in &sources {
+            for j in 3..s.len() {
+                if s[j - 3..j].iter().zip(&context).all(|(a, b)| a.to_lowercase() == *b) {
+                    let there = s[j].trim_end_matches("'s").trim_end_matches("’s");
+                    if NameIndex::new([there]).names(name) {
+                        same = true;
+                    } else if there.chars().next().is_some_and(char::is_uppercase) {
+                        others.push(there);
+                    }
+                }
+            }
+        }
+        if !same && !others.is_empty() {
+            out.push(format!("{name} (the source: \"{} {}\")", point_tokens[i - 3..i].join(" "), others[0]));
+        }
+    }
+    out
+}
+
 fn content_words(text: &str) -> std::collections::HashSet<String> {
     names::words(text).into_iter().filter(|w| w.chars().count() > 3).collect()
 }
@@ -273,15 +335,25 @@ pub struct Evidence<'a> {
 /// All deterministic checks of one point; `earlier` are the points before it in the same summary.
 pub fn check_point(point: &str, evidence: &Evidence, earlier: &[&str], max_words: usize) -> Vec<Check> {
     let lang = evidence.language;
+    // words run together are reported once, as such (the Complete check), not also as made-up words
+    let glued = glued_words(point, &evidence.sentences);
+    let made_up: Vec<String> = made_up_words(point, &evidence.sentences).into_iter().filter(|w| !glued.contains(w)).collect();
     let mut checks = vec![
         Check::of(CheckKind::Numbers, unsupported_numbers(point, &evidence.sentences, lang), "not in the cited sentences"),
         Check::of(CheckKind::Names, unsupported_names(point, &evidence.sentences), "not named in the cited sentences"),
         Check::of(CheckKind::Untranslated, lexicon::untranslated_words(point), "German or Dutch words"),
         match not_english(point) {
             Some(why) => Check::fail(CheckKind::English, why),
-            None => Check::pass(CheckKind::English),
+            None => Check::of(CheckKind::English, made_up, "not English words"),
         },
     ];
+    let swapped = swapped_names(point, &evidence.sentences);
+    if !swapped.is_empty() {
+        match checks.iter_mut().find(|c| c.check == CheckKind::Names && !c.ok) {
+            Some(c) => c.detail.push_str(&format!("; another name in the source's words: {}", swapped.join(", "))),
+            None => checks[1] = Check::fail(CheckKind::Names, format!("another name in the source's words: {}", swapped.join(", "))),
+        }
+    }
     let point_neg = negations(point, "en");
     let source_neg: Vec<&str> = evidence.sentences.iter().flat_map(|s| negations(s, lang)).collect();
     checks.push(match (point_neg.is_empty(), source_neg.is_empty()) {
@@ -300,7 +372,6 @@ pub fn check_point(point: &str, evidence: &Evidence, earlier: &[&str], max_words
         Some(e) => Check::fail(CheckKind::Duplicate, format!("repeats \"{e}\"")),
         None => Check::pass(CheckKind::Duplicate),
     });
-    let glued = glued_words(point, &evidence.sentences);
     checks.push(match incomplete(point) {
         Some(why) => Check::fail(CheckKind::Complete, why),
         None if !glued.is_empty() => Check::fail(CheckKind::Complete, format!("words run together: {}", glued.join(", "))),
@@ -408,6 +479,19 @@ mod tests {
         assert_eq!(unsupported_items("Akamai and Cloudflare had 4 sites.", &["Cloudflare has 4 sites"]), vec!["Akamai"]);
         assert!(unsupported_items("Revenue of $1 billion, up from $100 million five years ago.", &["einen Umsatz von 1 Milliarde Dollar; vor fünf Jahren 100 Millionen Dollar"]).is_empty());
         assert_eq!(unsupported_items("Bogotá and Malmö were named; Weiß too.", &["Nothing here."]), vec!["Bogotá", "Malmö", "Weiß"]);
+    }
+
+    #[test]
+    fn made_up_words_and_swapped_names() {
+        let de = ["Cloudflare profitiere von den Transformationsprojekten der Hyperscaler."];
+        assert_eq!(made_up_words("Cloudflare profitifies from the projects of hyperscalers.", &de), vec!["profitifies"]);
+        assert!(made_up_words("Cloudflare benefits from the cyberattacks on rerouted networks.", &de).is_empty());
+        let en = ["While we have no direct operations in Ukraine, we have employees there.", "Akamai keeps its network in Russia."];
+        assert_eq!(swapped_names("They have no direct operations in Russia.", &en).len(), 1);
+        assert!(swapped_names("They have no direct operations in Ukraine.", &en).is_empty());
+        assert!(swapped_names("Akamai keeps its network in Russia.", &en).is_empty());
+        let checks = check_point("They have no direct operations in Russia.", &Evidence { sentences: en.to_vec(), language: "en", title: None }, &[], 40);
+        assert!(failed(&checks).contains(&CheckKind::Names));
     }
 
     #[test]
