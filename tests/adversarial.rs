@@ -429,6 +429,8 @@ fn item08_each_file_is_read_once_whatever_the_spelling_or_link() {
     let input = seeds_into(&tmp.path().join("in"));
     std::os::unix::fs::symlink(".", input.join("loop")).unwrap();
     std::os::unix::fs::symlink(input.join("000_7609ae540cdb8cc1.txt"), input.join("link.txt")).unwrap();
+    // a folder's README is its documentation, not a sixth article (../shared/seeds has one)
+    std::fs::write(input.join("README.md"), "# Seeds\n\nSample articles: German, Dutch and English news about Cloudflare.\n").unwrap();
     let out = tmp.path().join("out");
     let m = model();
     let dotted = format!("{}/./", input.display());
@@ -440,6 +442,7 @@ fn item08_each_file_is_read_once_whatever_the_spelling_or_link() {
     assert_eq!(json(&out.join("briefing.json"))["sources"].as_array().unwrap().len(), 5);
     let notes = report["notes"].to_string();
     assert!(notes.contains("symlink loop") && notes.contains("same file"), "{notes}");
+    assert!(notes.contains("README.md") && notes.contains("not an article"), "{notes}");
     assert!(r.stderr.contains("note:"), "{}", r.stderr);
 }
 

@@ -686,6 +686,14 @@ fn has_input_extension(p: &Path) -> bool {
     p.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).is_some_and(|x| EXTENSIONS.contains(&x.as_str()))
 }
 
+/// A folder's own documentation (README.md, LICENSE.txt, CHANGELOG.md, ...): not an article. `brief
+/// seeds/` read the seeds' README.md as a sixth article and summarized it; named on the command line,
+/// such a file is read.
+fn is_folder_documentation(p: &Path) -> bool {
+    const NAMES: &[&str] = &["readme", "license", "licence", "changelog", "contributing", "notice", "authors", "copying"];
+    p.file_stem().and_then(|x| x.to_str()).is_some_and(|stem| NAMES.contains(&stem.to_ascii_lowercase().as_str()))
+}
+
 /// The walk over the command line's inputs.
 struct Walk {
     /// Canonical path of every file taken → the name it was taken under.
@@ -762,6 +770,8 @@ impl Walk {
             }
             if p.is_dir() {
                 self.walk_dir(&p);
+            } else if has_input_extension(&p) && is_folder_documentation(&p) {
+                self.out.notes.push(format!("skipped {}: a folder's README or LICENSE is not an article (name it to read it)", display_name(&p)));
             } else if has_input_extension(&p) {
                 self.take_file(p);
             }
@@ -769,7 +779,8 @@ impl Walk {
     }
 }
 
-/// Files, folders (recursive; .txt, .md, .html; hidden files skipped) and `-`, each file once: a file
+/// Files, folders (recursive; .txt, .md, .html; hidden files and a folder's README/LICENSE skipped)
+/// and `-`, each file once: a file
 /// named twice (`seeds/` and `./seeds/x.txt`) or reached through a link is read once, a symlink loop is
 /// walked once, folders in `exclude` (the output folder) are never read, an unreadable folder is a failed
 /// input. Two inputs with the same stem (`a/x.txt`, `b/x.txt`, `x.md`) get outputs named
