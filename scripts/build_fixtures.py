@@ -180,20 +180,39 @@ def make_config(vocab_size):
     )
 
 
-def train_teacher_forced(model, pool, pad, steps, rng, batch=24, lr=1e-3, warmup=300, log_every=250, log=print):
+def train_teacher_forced(model, pool, pad, steps, rng, batch=24, lr=1e-3, warmup=300, log_every=250, log=print, resume=None, probe=None,
+                         draw=None, on_step=None):
     """Teacher-forced seq2seq training on `pool`, a list of (source ids, target ids): batches drawn with
     `rng`, Adam with a linear warm-up (without it a small transformer settles into a language model that
-    ignores its input), gradient clipping at 1.0. Only parameters that require grad are trained."""
+    ignores its input), gradient clipping at 1.0. Only parameters that require grad are trained.
+
+    Returns the training state (step, optimizer, schedule, torch's and `rng`'s generator states); passed
+    back as `resume` with a larger `steps`, training continues where it stopped, and the weights equal
+    those of one uninterrupted run of `steps`. `probe(out, labels)`, if given, adds a string to each log
+    line (e.g. accuracies from the logits). `draw(rng)`, if given, returns a batch instead of `batch`
+    uniform draws from `pool`. `on_step(step, state)` is called after every step with a function that
+    returns the training state (to checkpoint it)."""
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+
+    def state(step):
+        return {"step": step, "opt": opt.state_dict(), "sched": sched.state_dict(), "torch_rng": torch.get_rng_state(), "rng": rng.getstate()}
+
+    start = 0
+    if resume is not None:
+        opt.load_state_dict(resume["opt"])
+        sched.load_state_dict(resume["sched"])
+        torch.set_rng_state(resume["torch_rng"])
+        rng.setstate(resume["rng"])
+        start = resume["step"]
     model.train()
 
     def padded(rows, fill):
         width = max(len(r) for r in rows)
         return torch.tensor([r + [fill] * (width - len(r)) for r in rows])
 
-    for step in range(steps):
-        drawn = [rng.choice(pool) for _ in range(batch)]
+    for step in range(start, steps):
+        drawn = draw(rng) if draw is not None else [rng.choice(pool) for _ in range(batch)]
         input_ids = padded([b[0] for b in drawn], pad)
         labels = padded([b[1] for b in drawn], -100)
         out = model(input_ids=input_ids, attention_mask=(input_ids != pad).long(), labels=labels)
@@ -203,8 +222,12 @@ def train_teacher_forced(model, pool, pad, steps, rng, batch=24, lr=1e-3, warmup
         opt.step()
         sched.step()
         if step % log_every == 0 or step == steps - 1:
-            log(f"step {step:5d} loss {out.loss.item():.4f}")
+            extra = f" {probe(out, labels)}" if probe is not None else ""
+            log(f"step {step:5d} loss {out.loss.item():.4f}{extra}")
+        if on_step is not None:
+            on_step(step + 1, lambda: state(step + 1))
     model.eval()
+    return state(steps)
 
 
 def train_copy(model, tok, sentences, steps, seed):
