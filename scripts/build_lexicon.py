@@ -65,12 +65,20 @@ write_list(
     vocab,
 )
 
-common = []
-for w in iter_wordlist("en", "large"):
-    if zipf_frequency(w, "en") < 4.0:
-        break
-    if w.isalpha():
-        common.append(w)
+
+def english_words(min_zipf, min_len=1):
+    """Alphabetic English words of at least `min_len` letters with a Zipf frequency of `min_zipf` or
+    more, most frequent first."""
+    out = []
+    for w in iter_wordlist("en", "large"):
+        if zipf_frequency(w, "en") < min_zipf:
+            break
+        if w.isalpha() and len(w) >= min_len:
+            out.append(w)
+    return out
+
+
+common = english_words(4.0)
 write_list(
     "en_common.txt",
     "# English words with a Zipf frequency of 4.0 or more (once per 10,000 words), from wordfreq 3.1\n"
@@ -80,14 +88,10 @@ write_list(
 
 # English words of 6+ letters with a Zipf frequency of 1.5 or more (about once per 30 million words):
 # a lowercase word of a summary that is neither here nor in its source is made up ("profitifies" for
-# "profitiert"). Measured: 1.5 keeps "misconfigured" (1.42 is just under; such words pass when the source
-# has them) and lists 115,000 words; 2.0 would drop "datacenters" (2.01 stays) and words like it.
-words = []
-for w in iter_wordlist("en", "large"):
-    if zipf_frequency(w, "en") < 1.5:
-        break
-    if w.isalpha() and len(w) >= 6:
-        words.append(w)
+# "profitiert"). 1.5 lists 116,129 words; 2.0 would drop "datacenters" (2.01 is kept) and words like it.
+# Rarer real words pass through an inflection or prefix ("misconfigured", 1.42: mis + "configured") or
+# when the source has them.
+words = english_words(1.5, min_len=6)
 write_list(
     "en_words.txt",
     "# English words of six letters or more with a Zipf frequency of 1.5 or more, from wordfreq 3.1\n"

@@ -770,10 +770,12 @@ impl Walk {
             }
             if p.is_dir() {
                 self.walk_dir(&p);
-            } else if has_input_extension(&p) && is_folder_documentation(&p) {
-                self.out.notes.push(format!("skipped {}: a folder's README or LICENSE is not an article (name it to read it)", display_name(&p)));
             } else if has_input_extension(&p) {
-                self.take_file(p);
+                if is_folder_documentation(&p) {
+                    self.out.notes.push(format!("skipped {}: a folder's README or LICENSE is not an article (name it to read it)", display_name(&p)));
+                } else {
+                    self.take_file(p);
+                }
             }
         }
     }

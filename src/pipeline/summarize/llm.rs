@@ -292,15 +292,13 @@ impl Summarizer for LlmSummarizer {
             // sentence they do not cite; the 1.5B in --direct on seed 003 cited [4] for the time and name
             // of [3]); the sentences the draft's words come from (names, numbers and character 4-grams,
             // which cross languages) are checked instead
-            {
-                let better = closest_sentences(&d.text, &sentences, 2);
-                if !better.is_empty() && better != d.citations {
-                    let mut checks2 = self.check(&d.text, &better, &sentences, article, &earlier, true)?;
-                    if checks2.iter().all(|c| c.ok) {
-                        checks2.push(Check { check: CheckKind::Citation, ok: true, detail: format!("cited {:?}; its words are in {:?}, checked against those", d.citations, better) });
-                        points.push(SummaryPoint { text: d.text, citations: better, status: PointStatus::Verified, checks: checks2, draft: None });
-                        continue;
-                    }
+            let better = closest_sentences(&d.text, &sentences, 2);
+            if !better.is_empty() && better != d.citations {
+                let mut checks2 = self.check(&d.text, &better, &sentences, article, &earlier, true)?;
+                if checks2.iter().all(|c| c.ok) {
+                    checks2.push(Check { check: CheckKind::Citation, ok: true, detail: format!("cited {:?}; its words are in {:?}, checked against those", d.citations, better) });
+                    points.push(SummaryPoint { text: d.text, citations: better, status: PointStatus::Verified, checks: checks2, draft: None });
+                    continue;
                 }
             }
             let (rewrite, g) = self.rewrite(&d, &failed, &sentences, article)?;
