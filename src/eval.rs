@@ -106,12 +106,12 @@ pub fn check_labelled(labels: &[LabelledSentence], seeds: &Path, mut judge: Opti
         let prior: Vec<&str> = before.iter().map(String::as_str).collect();
         let whole = Evidence { sentences: all.clone(), language: &src.language, title: src.title.as_deref() };
         let mut checks = check_point(&l.sentence, &whole, &prior, 60);
-        // polarity is judged against the sentences the point rests on, not the whole article
+        // polarity and causes are judged against the sentence the point rests on, not the whole article
         let aligned: Vec<&str> = align(&l.sentence, &all, 3).into_iter().map(|i| all[i]).collect();
         let near = Evidence { sentences: aligned.iter().take(1).copied().collect(), language: &src.language, title: None };
-        let polarity = check_point(&l.sentence, &near, &[], 60).into_iter().find(|c| c.check == CheckKind::Polarity);
-        for c in checks.iter_mut().filter(|c| c.check == CheckKind::Polarity) {
-            if let Some(p) = &polarity {
+        let near_checks = check_point(&l.sentence, &near, &[], 60);
+        for c in checks.iter_mut().filter(|c| matches!(c.check, CheckKind::Polarity | CheckKind::Cause)) {
+            if let Some(p) = near_checks.iter().find(|n| n.check == c.check) {
                 *c = p.clone();
             }
         }

@@ -4,7 +4,9 @@
 //! - numbers by value, scale and unit, dates and clock times ([`quantities`]);
 //! - names as whole words, across languages ([`names`]);
 //! - German or Dutch left in the English ([`lexicon`]) and the point's language;
-//! - negation and polarity cues on both sides ("stopped short of", nicht/kein/nie, niet/geen/nooit);
+//! - negation and polarity cues on both sides ("stopped short of", nicht/kein/nie, niet/geen/nooit),
+//!   and acts the sources only report as demanded ("calls to terminate");
+//! - causes the sources do not give ("due to a data breach");
 //! - echoed prompts or meta text, duplicates, and sentences that are cut off.
 //!
 //! A stronger check of meaning (a reversed claim with no new number or name) needs a model; the
@@ -30,7 +32,7 @@ pub enum CheckKind {
     Untranslated,
     /// The text is English.
     English,
-    /// Negation agrees with the cited sentences.
+    /// Negation agrees with the cited sentences, and an act they only report as demanded is not stated as done.
     Polarity,
     /// Not an echo of the prompt, a header or meta text about the article.
     Echo,
@@ -46,6 +48,8 @@ pub enum CheckKind {
     Support,
     /// Words the point puts in quotation marks are the cited sentences' own (English sources).
     Quotes,
+    /// A cause or reason the point gives ("due to", "which is why") is one the cited sentences give.
+    Cause,
 }
 
 /// One check of one point.
@@ -85,14 +89,12 @@ const NEGATIONS_NL: &[&str] = &["niet", "geen", "nooit", "nergens", "zonder", "n
 
 /// The negation cues in `text` of language `lang` (word-bounded).
 pub fn negations(text: &str, lang: &str) -> Vec<&'static str> {
-    // "not only … but also" (and German/Dutch alike) affirms
-    let lower = format!(" {} ", text.to_lowercase().replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "))
+    // "not only … but also" (and German/Dutch alike) affirms, and so does a contrast with a comparative:
+    // "more access, not less" says "more access"
+    let lower = format!(" {} ", without_contrasts(&text.to_lowercase()).replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "))
         .replace(" not only ", " ")
         .replace(" nicht nur ", " ")
         .replace(" niet alleen ", " ");
-    // "more access, not less" stays a negation: exempting it as a contrast lost 2 of 41 wrong sentences
-    // on the labelled set ("he will terminate all business", cited against "… not less") and spared
-    // no supported one
     let lists: &[&[&'static str]] = match lang {
         "de" => &[NEGATIONS_DE],
         "nl" => &[NEGATIONS_NL],
@@ -104,6 +106,214 @@ pub fn negations(text: &str, lang: &str) -> Vec<&'static str> {
         let found = if *cue == "n't" { lower.contains("n't ") } else { lower.contains(&format!(" {cue} ")) };
         if found {
             out.push(*cue);
+        }
+    }
+    out
+}
+
+/// Comparatives that "…, not X" contrasts with what comes before it.
+const CONTRASTED: &[&str] = &["less", "more", "fewer", "lower", "higher", "smaller", "bigger", "larger", "worse", "better", "weniger", "mehr", "minder", "meer"];
+
+/// `lower` (lower case) without contrasts of the form ", not less" / ", nicht weniger" / ", niet minder"
+/// that end their clause: the negation there is of the alternative, not of the statement. Counted as a
+/// negation, "Russia needs more internet access, not less" could back no point that says the same
+/// without a negation (so 004 and 000, which both say Cloudflare keeps Russia online, could never be
+/// cited together).
+fn without_contrasts(lower: &str) -> String {
+    let mut out = lower.to_string();
+    for neg in [", not ", ", nicht ", ", niet "] {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(neg).map(|i| i + from) {
+            let rest = &out[at + neg.len()..];
+            let word_end = rest.find(|c: char| !c.is_alphabetic()).unwrap_or(rest.len());
+            let ends_clause = rest[word_end..].trim_start_matches(['"', '\'', '”', '’', '“']).chars().next().is_none_or(|c| matches!(c, '.' | ',' | ';' | '!' | '?' | ')'));
+            if CONTRASTED.contains(&&rest[..word_end]) && ends_clause {
+                out.replace_range(at..at + neg.len() + word_end, "");
+            } else {
+                from = at + neg.len();
+            }
+        }
+    }
+    out
+}
+
+/// English words of leaving or stopping (a prefix of the word; "pull" only with "out" within three words).
+const REVERSALS: &[&str] = &[
+    "withdr", "leave", "leaving", "exit", "quit", "terminat", "suspen", "halt", "cease", "ceasing", "axe", "axing", "yank", "abandon",
+    "shut", "shutting", "cut off", "cutting off", "pull out", "pulled out", "pulling out", "pulls out", "stop",
+];
+
+/// Word positions of leaving or stopping in `words` (lower case), as `(start, end)`.
+fn reversal_spans(words: &[&str]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        // "stopped short of" is the negation, not the act
+        if w.starts_with("stop") && words.get(i + 1) == Some(&"short") {
+            continue;
+        }
+        if w.starts_with("pull") {
+            if let Some(k) = (i + 1..(i + 4).min(words.len())).find(|&k| words[k] == "out") {
+                out.push((i, k));
+            }
+            continue;
+        }
+        if let Some(r) = REVERSALS.iter().find(|r| !r.contains(' ') && w.starts_with(**r)) {
+            // "shut" counts as "shut down"; "cut" only with "off"
+            if (r.starts_with("shut") && words.get(i + 1) != Some(&"down")) || (*r == "exit" && w.len() > 6) {
+                continue;
+            }
+            out.push((i, i));
+        } else if *w == "cut" || *w == "cutting" {
+            if words.get(i + 1) == Some(&"off") {
+                out.push((i, i + 1));
+            }
+        }
+    }
+    out
+}
+
+/// English negations of `text` that do not negate an act of leaving or stopping right after them
+/// ("stopped short of pulling out", "refused to leave", "no plans to exit" say the subject stays), and
+/// whether the text has an act of leaving that no negation governs.
+fn negations_of_staying(text: &str) -> (Vec<&'static str>, bool) {
+    let lower = without_contrasts(&text.to_lowercase()).replace(" not only ", " ");
+    let owned: Vec<String> = lower.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).map(String::from).collect();
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let spans = reversal_spans(&words);
+    let mut governed = vec![false; spans.len()];
+    let mut bare = Vec::new();
+    for cue in NEGATIONS_EN {
+        let cue_words: Vec<&str> = cue.split(' ').collect();
+        for i in 0..words.len() {
+            let hit = if *cue == "n't" { words[i].ends_with("n't") } else { words[i..].starts_with(&cue_words) };
+            if !hit {
+                continue;
+            }
+            let end = i + if *cue == "n't" { 1 } else { cue_words.len() };
+            // the act within four words after the cue ("have no plans to pull out")
+            match spans.iter().position(|&(s, _)| s >= end && s <= end + 4) {
+                Some(k) => governed[k] = true,
+                None => {
+                    if !bare.contains(cue) {
+                        bare.push(*cue)
+                    }
+                }
+            }
+        }
+    }
+    (bare, governed.iter().any(|g| !g))
+}
+
+/// Phrases by which an English point gives a cause or reason ("since" is left out: mostly time).
+const CAUSES_EN: &[&str] = &[
+    "because", "due to", "caused by", "as a result", "which is why", "this is why", "that is why", "could be why", "may be why",
+    "might be why", "led to", "leading to", "resulted in", "result of", "owing to", "thanks to", "therefore", "thus", "hence",
+];
+/// Words by which sources give a cause or reason, per language (a prefix of the word, lower case).
+const CAUSES_SOURCE_EN: &[&str] = &["because", "due", "cause", "causing", "result", "why", "therefore", "thus", "hence", "led", "lead", "owing", "thanks", "reason", "so that"];
+const CAUSES_SOURCE_DE: &[&str] = &[
+    "weil", "denn", "wegen", "aufgrund", "ursache", "verursach", "deshalb", "daher", "darum", "deswegen", "führte", "geführt", "führt",
+    "grund", "folge", "infolge", "sodass", "so dass", "damit", "dank", "warum",
+];
+const CAUSES_SOURCE_NL: &[&str] = &[
+    "omdat", "doordat", "vanwege", "wegens", "oorzaak", "veroorza", "daarom", "daardoor", "waardoor", "leidde", "geleid", "leidt", "gevolg",
+    "reden", "zodat", "dankzij", "waarom",
+];
+
+/// The cause a point gives that its sources give none for: the point has a causal phrase and no
+/// cited sentence has a causal word (in its own language). Small models invent reasons: "an outage
+/// due to a data breach" (the 0.5B on 003, whose source says the cause was not yet known — with a word
+/// for it: so only the sentence the point rests on counts, as with negation), "which could be why some
+/// affected sites were vulnerable" (the 1.5B).
+pub fn invented_cause(point: &str, evidence: &[&str], lang: &str) -> Option<&'static str> {
+    let lower = format!(" {} ", point.to_lowercase().replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "));
+    let cue = CAUSES_EN.iter().find(|c| lower.contains(&format!(" {c} ")))?;
+    let lists: &[&[&str]] = match lang {
+        "de" => &[CAUSES_SOURCE_DE],
+        "nl" => &[CAUSES_SOURCE_NL],
+        "en" => &[CAUSES_SOURCE_EN],
+        _ => &[CAUSES_SOURCE_EN, CAUSES_SOURCE_DE, CAUSES_SOURCE_NL],
+    };
+    let given = evidence.iter().any(|e| {
+        let e = format!(" {}", e.to_lowercase().replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "));
+        lists.iter().flat_map(|l| l.iter()).any(|w| e.contains(&format!(" {w}")))
+    });
+    (!given).then_some(*cue)
+}
+
+/// Words that ask for an act rather than report it ("calls to terminate", "urged … to suspend").
+const DEMANDS: &[&str] = &[
+    "call", "calls", "called", "calling", "urge", "urged", "urges", "urging", "ask", "asked", "asks", "asking", "request", "requests",
+    "requested", "requesting", "appeal", "appealed", "appeals", "demand", "demanded", "demands", "demanding", "pressure", "pressured",
+    "petition", "petitioned", "pushed", "pushing",
+];
+/// How far (in words) a demand reaches to the act it asks for.
+const DEMAND_REACH: usize = 8;
+
+/// Six-letter stems: "terminate", "terminated" and "termination" are one act.
+fn act_stem(word: &str) -> Option<String> {
+    (word.chars().count() >= 6).then(|| word.chars().take(6).collect())
+}
+
+/// For each word of `lower` (lower-case words), whether it is the act a demand before it asks for:
+/// the word after "to", or a noun of an act after "for (the)", within [`DEMAND_REACH`] words of a
+/// demand word.
+fn demanded_positions(words: &[&str]) -> Vec<bool> {
+    let mut out = vec![false; words.len()];
+    for (i, w) in words.iter().enumerate() {
+        if !DEMANDS.contains(w) {
+            continue;
+        }
+        let end = (i + 1 + DEMAND_REACH).min(words.len());
+        for j in i + 1..end {
+            let act = match words[j] {
+                "to" => j + 1,
+                "for" if words.get(j + 1).is_some_and(|n| matches!(*n, "the" | "a" | "an")) => j + 2,
+                "for" => j + 1,
+                _ => continue,
+            };
+            if let Some(a) = words.get(act) {
+                let nominal = ["tion", "sion", "ment", "al", "ure"].iter().any(|s| a.ends_with(s));
+                if words[j] == "to" || nominal {
+                    out[act] = true;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Acts the point states that the English evidence only reports as demanded: every time the evidence
+/// has the act's word, it is what someone called for ("has received several calls to terminate all
+/// business"), and the point has it with no demand and no negation of its own ("he will terminate all
+/// business", a sentence the 0.5B wrote for seed 004). The act is reported as "calls to terminate".
+pub fn demanded_acts(point: &str, evidence: &[&str]) -> Vec<String> {
+    let tokens = |t: &str| -> Vec<String> { t.to_lowercase().split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).map(String::from).collect() };
+    let mut demanded = std::collections::HashSet::new();
+    let mut stated = std::collections::HashSet::new();
+    for e in evidence {
+        let owned = tokens(e);
+        let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+        for (w, d) in words.iter().zip(demanded_positions(&words)) {
+            if let Some(stem) = act_stem(w) {
+                if d { demanded.insert(stem) } else { stated.insert(stem) };
+            }
+        }
+    }
+    if demanded.is_empty() || !negations(point, "en").is_empty() {
+        return Vec::new();
+    }
+    let owned = tokens(point);
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+    if words.iter().any(|w| DEMANDS.contains(w)) {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for w in &words {
+        if let Some(stem) = act_stem(w) {
+            if demanded.contains(&stem) && !stated.contains(&stem) && !out.iter().any(|o| o.ends_with(*w)) {
+                out.push(format!("calls to {w}"));
+            }
         }
     }
     out
@@ -356,14 +566,29 @@ pub fn check_point(point: &str, evidence: &Evidence, earlier: &[&str], max_words
     }
     let point_neg = negations(point, "en");
     let source_neg: Vec<&str> = evidence.sentences.iter().flat_map(|s| negations(s, lang)).collect();
+    let demanded = if lang == "en" { demanded_acts(point, &evidence.sentences) } else { Vec::new() };
+    // a negated act of leaving is staying: "they have stopped short of pulling out of Russia" backs
+    // "Cloudflare is sticking with its Russia business" (000 and 004 tell this one story so), and not
+    // "they have called for the suspension of their services" (a leaving nobody negates)
+    let staying = |negated: &[&str], other: &[&str]| {
+        lang == "en" && negated.iter().all(|t| negations_of_staying(t).0.is_empty()) && other.iter().all(|t| !negations_of_staying(t).1)
+    };
+    let staying_source = source_neg.len() > 0 && point_neg.is_empty() && staying(&evidence.sentences, &[point]);
+    let staying_point = point_neg.len() > 0 && source_neg.is_empty() && staying(&[point], &evidence.sentences);
     checks.push(match (point_neg.is_empty(), source_neg.is_empty()) {
+        _ if staying_source || staying_point => Check::pass(CheckKind::Polarity),
         (true, false) => Check::fail(CheckKind::Polarity, format!("the cited sentences negate (\"{}\"), the point does not", source_neg.join("\", \""))),
         (false, true) => Check::fail(CheckKind::Polarity, format!("the point negates (\"{}\"), the cited sentences do not", point_neg.join("\", \""))),
+        _ if !demanded.is_empty() => Check::fail(CheckKind::Polarity, format!("the cited sentences only report demands, the point states the act: {}", demanded.join(", "))),
         _ => Check::pass(CheckKind::Polarity),
     });
     if lang == "en" {
         checks.push(Check::of(CheckKind::Quotes, misquoted(point, &evidence.sentences), "quoted words not in the cited sentences"));
     }
+    checks.push(match invented_cause(point, &evidence.sentences, lang) {
+        Some(cue) => Check::fail(CheckKind::Cause, format!("the point gives a cause (\"{cue}\"), the cited sentences give none")),
+        None => Check::pass(CheckKind::Cause),
+    });
     checks.push(match echo(point, evidence.title) {
         Some(why) => Check::fail(CheckKind::Echo, why),
         None => Check::pass(CheckKind::Echo),
@@ -472,6 +697,43 @@ mod tests {
         let c = check_point("Cloudflare and Akamai have called for the suspension of their services in Russia.", &ev, &[], 40);
         assert_eq!(failed(&c), vec![CheckKind::Polarity]);
         assert!(failed(&check_point("Cloudflare and Akamai have not pulled out of Russia.", &ev, &[], 40)).is_empty());
+    }
+
+    #[test]
+    fn contrasts_demands_and_staying() {
+        // "more …, not less" affirms
+        assert!(negations("Russia needs more internet access, not less.", "en").is_empty());
+        assert_eq!(negations("Russia does not need more internet access.", "en"), vec!["not"]);
+        assert_eq!(negations("It is not less access that Russia needs.", "en"), vec!["not"], "a contrast ends its clause");
+        // an act the sources only report as asked for is not stated as done
+        let asked = ["Prince said his company has received \"several calls to terminate\" all business inside Russia."];
+        let ev = Evidence { sentences: asked.to_vec(), language: "en", title: None };
+        assert_eq!(failed(&check_point("Prince said he will terminate all business inside Russia.", &ev, &[], 40)), vec![CheckKind::Polarity]);
+        assert!(failed(&check_point("Prince said his company received calls to terminate all business inside Russia.", &ev, &[], 40)).is_empty());
+        assert!(failed(&check_point("Prince said he will not terminate all business inside Russia.", &ev, &[], 40)).contains(&CheckKind::Polarity), "a negation the source lacks");
+        let done = ["Cogent terminated its customers in Russia after calls to terminate them."];
+        assert!(demanded_acts("Cogent terminated its customers in Russia.", &done).is_empty(), "the source states the act too");
+        // a negated leaving is staying
+        let stays = ["Though Cloudflare and Akamai voiced opposition, they have stopped short of pulling completely out of Russia despite mounting pressure."];
+        let ev = Evidence { sentences: stays.to_vec(), language: "en", title: None };
+        assert!(failed(&check_point("Cloudflare and Akamai are sticking with their Russia business.", &ev, &[], 40)).is_empty());
+        assert_eq!(failed(&check_point("Cloudflare and Akamai are pulling their services out of Russia.", &ev, &[], 40)), vec![CheckKind::Polarity]);
+        assert_eq!(failed(&check_point("Cloudflare and Akamai have called for the suspension of their services in Russia.", &ev, &[], 40)), vec![CheckKind::Polarity]);
+        let refused = Evidence { sentences: vec!["Cloudflare keeps its network in Russia."], language: "en", title: None };
+        assert!(failed(&check_point("Cloudflare refused to leave Russia.", &refused, &[], 40)).is_empty());
+        assert_eq!(failed(&check_point("Cloudflare refused to keep its network in Russia.", &refused, &[], 40)), vec![CheckKind::Polarity]);
+    }
+
+    #[test]
+    fn causes_the_sources_do_not_give() {
+        let de = Evidence { sentences: vec!["Das US-Unternehmen Cloudflare ist offenbar verantwortlich für einen teilweisen Ausfall des Internets."], language: "de", title: None };
+        assert_eq!(failed(&check_point("Cloudflare is responsible for a partial outage of the internet due to a data breach.", &de, &[], 40)), vec![CheckKind::Cause]);
+        assert!(failed(&check_point("Cloudflare is apparently responsible for a partial outage of the internet.", &de, &[], 40)).is_empty());
+        let caused = ["„Dies führte dazu, dass bei einem Teil des Datenverkehrs Fehler auftraten.“"];
+        assert_eq!(invented_cause("This led to errors in part of the traffic.", &caused, "de"), None);
+        assert_eq!(invented_cause("Since the war began, more sites were added.", &["Seit Kriegsbeginn kamen mehr Seiten hinzu."], "de"), None, "since is time");
+        assert_eq!(invented_cause("The filing is interesting because it shows the risks.", &["Dat dossier is interessant omdat het de risico's laat zien."], "nl"), None);
+        assert_eq!(invented_cause("Its services protect sites, which could be why some were vulnerable.", &["Its services protect sites from attacks."], "en"), Some("could be why"));
     }
 
     #[test]
