@@ -128,6 +128,13 @@ fn english_path_briefing_with_qwen_is_grounded() {
     for n in 1..=5u64 {
         assert!(points.iter().any(|p| p["citations"].as_array().unwrap().iter().any(|c| c.as_u64() == Some(n))), "source {n} never cited:\n{md}");
     }
+    // a fact the model joined from two articles' points cites both, and passed the checks and the
+    // model's verdict against each
+    for p in points.iter().filter(|p| p["joined"].as_array().is_some_and(|j| !j.is_empty())) {
+        assert!(p["citations"].as_array().unwrap().len() >= 2, "{p}");
+        let checks = p["checks"].as_array().unwrap();
+        assert!(checks.iter().all(|c| c["ok"] == true) && checks.iter().filter(|c| c["check"] == "support").count() == 2, "{p}");
+    }
     // headings are not file paths, the Sources list names every file
     assert!(md.lines().filter(|l| l.starts_with("## ")).all(|l| !l.contains('/')), "{md}");
     assert!(md.contains("## Sources") && md.contains("004_cfe423b33326e34a.txt"), "{md}");

@@ -4,7 +4,9 @@
 //! 1. the points of all summaries are grouped into stories by how alike they are ([`embed`]: sentence
 //!    embeddings, or shared words without a model);
 //! 2. within a story, points of different articles that state the same fact become one bullet citing
-//!    every article whose own sentences pass the fact check of that bullet (`[1][5]`);
+//!    every article whose own sentences pass the fact check of that bullet (`[1][5]`); two points that
+//!    state one fact in different words (one quoting its source) are joined by the model into the
+//!    sentence both back, kept only when it passes the fact check against each article's sentences;
 //! 3. where articles of one story give different figures for the same kind of quantity, a bullet says
 //!    so and cites both;
 //! 4. each article whose lead point is in no bullet is listed under "Also reported" with it;
@@ -20,6 +22,7 @@ use super::factcheck::names::names;
 use super::factcheck::quantities::{quantities, supports, Kind, Unit};
 use super::factcheck::{check_point, not_english, unsupported_items, unsupported_names, Check, CheckKind, Evidence};
 use super::summarize::points::LineGrammar;
+use super::summarize::prompts::PROMPT_JOINT;
 use super::summarize::{PointStatus, PromptTemplate, Summarizer, SummaryPoint};
 use crate::error::Result;
 
@@ -30,6 +33,10 @@ pub const MAX_BULLET_WORDS: usize = 40;
 /// Facts per story, and stories, at most.
 const MAX_FACTS_PER_STORY: usize = 4;
 const MAX_STORIES: usize = 8;
+/// Pairs of facts per story that the model is asked to join (one generation each), most alike first.
+const MAX_JOINS_PER_STORY: usize = 3;
+/// Words a joined fact may have.
+const JOINT_WORDS: usize = 25;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SourceInfo {
@@ -91,9 +98,12 @@ pub struct BriefingPoint {
     /// Numbers, dates and names found in none of the cited sources' sentences (empty when checked).
     pub unsupported: Vec<String>,
     /// The checks of the bullet against each further source it cites (its own source checked it
-    /// when its summary was written).
+    /// when its summary was written); for a joined fact, against every source.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
+    /// For a fact the model joined from two articles' points: those points.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub joined: Vec<String>,
 }
 
 /// How the stories were found.
@@ -162,13 +172,13 @@ fn cluster(sim: &[Vec<f32>], threshold: f32) -> Vec<Vec<usize>> {
 }
 
 /// Does `source` back `text` with the sentences `ids`? The deterministic fact check of the text
-/// against them: numbers, names, polarity, language.
+/// against them: numbers, names, polarity, causes, language.
 fn backs(text: &str, source: &SourceInfo, ids: &[usize]) -> (bool, Vec<Check>) {
     let sentences: Vec<&str> = ids.iter().filter_map(|&i| source.sentences.get(i.wrapping_sub(1))).map(String::as_str).collect();
     let evidence = Evidence { sentences, language: &source.text_language, title: None };
     let checks: Vec<Check> = check_point(text, &evidence, &[], usize::MAX)
         .into_iter()
-        .filter(|c| matches!(c.check, CheckKind::Numbers | CheckKind::Names | CheckKind::Polarity | CheckKind::Untranslated | CheckKind::English | CheckKind::Quotes))
+        .filter(|c| matches!(c.check, CheckKind::Numbers | CheckKind::Names | CheckKind::Polarity | CheckKind::Cause | CheckKind::Untranslated | CheckKind::English | CheckKind::Quotes))
         .collect();
     (checks.iter().all(|c| c.ok), checks)
 }
@@ -228,11 +238,12 @@ fn comparable(text: &str) -> Vec<(String, Unit, bool, super::factcheck::quantiti
 
 pub struct BriefingWriter {
     pub theme_prompt: PromptTemplate,
+    pub joint_prompt: PromptTemplate,
 }
 
 impl Default for BriefingWriter {
     fn default() -> Self {
-        Self { theme_prompt: PromptTemplate::parse(PROMPT_THEME) }
+        Self { theme_prompt: PromptTemplate::parse(PROMPT_THEME), joint_prompt: PromptTemplate::parse(PROMPT_JOINT) }
     }
 }
 
@@ -344,7 +355,7 @@ impl BriefingWriter {
                         checks.extend(c);
                     }
                 }
-                facts.push(BriefingPoint { theme: theme.clone(), kind: BulletKind::Fact, text: it.text.clone(), citations, provenance, unsupported: vec![], checks });
+                facts.push(BriefingPoint { theme: theme.clone(), kind: BulletKind::Fact, text: it.text.clone(), citations, provenance, unsupported: vec![], checks, joined: vec![] });
             }
             // different figures for the same kind of quantity in one story
             for a in 0..in_story.len() {
@@ -369,6 +380,7 @@ impl BriefingWriter {
                                         provenance: vec![Provenance { source: sa.number, sentences: x.sentences.clone() }, Provenance { source: sb.number, sentences: y.sentences.clone() }],
                                         unsupported: vec![],
                                         checks: vec![],
+                                        joined: vec![],
                                     });
                                 }
                             }
@@ -388,6 +400,18 @@ impl BriefingWriter {
                             f.checks.extend(c);
                         }
                     }
+                }
+            }
+            if story_sources.len() >= 2 {
+                if let Some(w) = writer.as_deref_mut() {
+                    let alike = |a: &BriefingPoint, b: &BriefingPoint| {
+                        let find = |f: &BriefingPoint| items.iter().position(|it| sources[it.source].number == f.citations[0] && it.text == f.text);
+                        match (find(a), find(b)) {
+                            (Some(i), Some(j)) => sim[i][j],
+                            _ => 0.0,
+                        }
+                    };
+                    self.join_facts(&mut facts, &sources, &alike, similarity.story_threshold(), w)?;
                 }
             }
             facts.sort_by_key(|f| (f.kind == BulletKind::Disagreement, std::cmp::Reverse(f.citations.len())));
@@ -418,6 +442,7 @@ impl BriefingWriter {
                     provenance: vec![Provenance { source: s.number, sentences: lead.sentences.clone() }],
                     unsupported: vec![],
                     checks: vec![],
+                    joined: vec![],
                 });
             }
         }
@@ -458,6 +483,111 @@ impl BriefingWriter {
             }
         }
         Ok(out)
+    }
+
+    /// Facts of one story from two articles that say one thing in different words, joined: the
+    /// writer states what both say in one sentence, which replaces the two when it passes the fact
+    /// check (numbers, names, polarity, quotes) against each article's cited sentences and the
+    /// writer's verdict on each (or, from a writer that does not judge, most of its words are there).
+    /// The seeds' one shared story shows why a fact is not just cited twice: 000 has "keep access to
+    /// the internet open" in quotes, 004 "Russia needs more internet access, not less"; a quote is
+    /// its source's own words, so neither point can cite the other article.
+    fn join_facts(&self, facts: &mut Vec<BriefingPoint>, sources: &[SourceInfo], alike: &dyn Fn(&BriefingPoint, &BriefingPoint) -> f32, threshold: f32, w: &mut dyn super::summarize::TextWriter) -> Result<()> {
+        let single = |f: &BriefingPoint| f.kind == BulletKind::Fact && f.citations.len() == 1 && f.joined.is_empty();
+        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        for a in 0..facts.len() {
+            for b in a + 1..facts.len() {
+                if single(&facts[a]) && single(&facts[b]) && facts[a].citations != facts[b].citations {
+                    let s = alike(&facts[a], &facts[b]);
+                    if s >= threshold {
+                        pairs.push((s, a, b));
+                    }
+                }
+            }
+        }
+        pairs.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap_or(std::cmp::Ordering::Equal));
+        let mut taken = vec![false; facts.len()];
+        let mut kept: Vec<usize> = Vec::new();
+        let mut joints: Vec<BriefingPoint> = Vec::new();
+        for &(_, a, b) in pairs.iter().take(MAX_JOINS_PER_STORY) {
+            if taken[a] || taken[b] {
+                continue;
+            }
+            let mw = JOINT_WORDS.to_string();
+            let (system, user) = self.joint_prompt.fill(&[("a", &facts[a].text), ("b", &facts[b].text), ("max_words", &mw)]);
+            let mut grammar = LineGrammar::new(JOINT_WORDS * 8);
+            let g = w.write_constrained(&system, &user, &mut grammar, JOINT_WORDS * 2 + 8)?;
+            // asked to start "Both say that": a model told to state the shared fact copied A (the 1.5B
+            // on the seeds' one shared story, whose A and B say it in different words)
+            let reply = g.text.trim().trim_matches(['"', '\'']).trim();
+            let Some(fact) = reply.strip_prefix("Both say that ").map(str::trim) else {
+                tracing::debug!(a = %facts[a].text, b = %facts[b].text, reply, "not joined: no shared fact written");
+                continue;
+            };
+            let mut chars = fact.chars();
+            let text: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+            let words = text.split_whitespace().count();
+            if text.to_uppercase().contains("NONE") || words > JOINT_WORDS + 5 || super::factcheck::incomplete(&text).is_some() {
+                tracing::debug!(a = %facts[a].text, b = %facts[b].text, joint = %text, "not joined: no fact written");
+                continue;
+            }
+            let mut checks = Vec::new();
+            let mut backed = true;
+            let mut provenance = Vec::new();
+            for f in [&facts[a], &facts[b]] {
+                let p = &f.provenance[0];
+                let source = &sources[p.source - 1];
+                // the sentences of the fact it joins, and the two of its article it is most like
+                let all: Vec<&str> = source.sentences.iter().map(String::as_str).collect();
+                let mut ids = p.sentences.clone();
+                ids.extend(super::factcheck::align(&text, &all, 2).into_iter().map(|i| i + 1));
+                ids.sort_unstable();
+                ids.dedup();
+                let (ok, c) = backs(&text, source, &ids);
+                let evidence: Vec<&str> = ids.iter().filter_map(|&k| all.get(k.wrapping_sub(1)).copied()).collect();
+                let verdict = if ok { w.supports(&text, &evidence, &source.text_language)?.unwrap_or_else(|| covers(&evidence, &text)) } else { false };
+                tracing::debug!(joint = %text, source = p.source, checks_pass = ok, verdict, "joined fact checked");
+                checks.extend(c);
+                if ok && verdict {
+                    checks.push(Check { check: CheckKind::Support, ok: true, detail: format!("[{}] backs it", p.source) });
+                    provenance.push(Provenance { source: p.source, sentences: ids });
+                } else {
+                    backed = false;
+                    break;
+                }
+            }
+            if !backed {
+                continue;
+            }
+            taken[a] = true;
+            taken[b] = true;
+            // a joined fact that says what one of the two says stands in for it; the other stays, with
+            // what only it says (on the seeds the 1.5B's joined fact repeated 000's point, and 004's
+            // point on why it stays would have been lost)
+            for i in [a, b] {
+                if !super::factcheck::is_duplicate(&text, &facts[i].text) {
+                    kept.push(i);
+                }
+            }
+            provenance.sort_by_key(|p| p.source);
+            joints.push(BriefingPoint {
+                theme: facts[a].theme.clone(),
+                kind: BulletKind::Fact,
+                text,
+                citations: provenance.iter().map(|p| p.source).collect(),
+                provenance,
+                unsupported: vec![],
+                checks,
+                joined: vec![facts[a].text.clone(), facts[b].text.clone()],
+            });
+        }
+        let mut i = 0;
+        facts.retain(|_| {
+            i += 1;
+            !taken[i - 1] || kept.contains(&(i - 1))
+        });
+        facts.extend(joints);
+        Ok(())
     }
 
     /// A story's heading: the writer's, when it is English and names nothing the facts do not; else
@@ -579,6 +709,84 @@ mod tests {
         assert!(bf.points.iter().filter(|p| p.kind == BulletKind::Fact).all(|p| p.citations.len() == 1), "{:#?}", bf.points);
         let d = bf.points.iter().find(|p| p.kind == BulletKind::Disagreement).expect("the figures differ");
         assert!(d.text.contains("$35 billion") && d.text.contains("$70 billion") && d.citations == vec![1, 2], "{d:?}");
+    }
+
+    /// A writer that answers every prompt with `reply` and judges support by word overlap.
+    struct Scripted {
+        reply: String,
+        prompts: Vec<String>,
+    }
+
+    impl crate::pipeline::summarize::TextWriter for Scripted {
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+        fn write(&mut self, _system: &str, user: &str, _max: usize) -> Result<crate::models::llm::Generated> {
+            self.prompts.push(user.to_string());
+            Ok(crate::models::llm::Generated { text: self.reply.clone(), prompt_tokens: 0, generated_tokens: 0, prompt_seconds: 0.0, generation_seconds: 0.0, stopped: true })
+        }
+        fn write_constrained(&mut self, system: &str, user: &str, _c: &mut dyn crate::generation::constraint::Constraint, max: usize) -> Result<crate::models::llm::Generated> {
+            self.write(system, user, max)
+        }
+        fn supports(&mut self, claim: &str, evidence: &[&str], _language: &str) -> Result<Option<bool>> {
+            Ok(Some(covers(evidence, claim)))
+        }
+    }
+
+    impl Summarizer for Scripted {
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+        fn summarize(&mut self, _article: &crate::pipeline::summarize::Article, _max_words: usize) -> Result<crate::pipeline::summarize::Summary> {
+            Err(crate::error::Error::Input { path: String::new(), reason: "a scripted writer does not summarize".into() })
+        }
+        fn writer(&mut self) -> Option<&mut dyn crate::pipeline::summarize::TextWriter> {
+            Some(self)
+        }
+    }
+
+    struct Fixed(f32);
+    impl Similarity for Fixed {
+        fn describe(&self) -> String {
+            "fixed".into()
+        }
+        fn vectors(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+            Ok(texts.iter().map(|_| vec![1.0]).collect())
+        }
+        fn story_threshold(&self) -> f32 {
+            self.0
+        }
+        fn same_fact_threshold(&self) -> f32 {
+            2.0
+        }
+    }
+
+    fn russia_sources() -> Vec<SourceInfo> {
+        let a = source(1, &["It is important to keep access to the internet open for Russians, he says."], vec![point("It is important to \"keep access to the internet open\" for Russians, he says.", &[1])]);
+        let b = source(2, &["Prince concluded: \"Russians need more internet access, not less.\""], vec![point("Prince concluded: \"Russians need more internet access, not less.\"", &[1])]);
+        vec![a, b]
+    }
+
+    #[test]
+    fn facts_told_in_different_words_are_joined_when_both_back_the_joint() {
+        let mut w = Scripted { reply: "Both say that Russians need access to the internet.".into(), prompts: vec![] };
+        let bf = BriefingWriter::default().write(russia_sources(), &Fixed(0.5), Some(&mut w as &mut dyn Summarizer)).unwrap();
+        let joint = bf.points.iter().find(|p| p.citations == vec![1, 2]).unwrap_or_else(|| panic!("a bullet citing both: {:#?}", bf.points));
+        assert_eq!(joint.text, "Russians need access to the internet.");
+        assert_eq!(joint.joined.len(), 2);
+        assert!(joint.checks.iter().filter(|c| c.check == CheckKind::Support).count() == 2 && joint.checks.iter().all(|c| c.ok), "{joint:?}");
+        assert!(w.prompts.iter().any(|p| p.contains("A: It is important") && p.contains("B: Prince concluded")), "{:?}", w.prompts);
+        // neither point repeats the joint, so both stay
+        assert_eq!(bf.points.iter().filter(|p| p.kind == BulletKind::Fact).count(), 3, "{:#?}", bf.points);
+    }
+
+    #[test]
+    fn a_joint_that_one_article_does_not_back_is_not_kept() {
+        for reply in ["Both say that 40 million Russians need access to the internet.", "Both say that Akamai wants Russians to keep the internet.", "Russians need the internet.", "NONE"] {
+            let mut w = Scripted { reply: reply.into(), prompts: vec![] };
+            let bf = BriefingWriter::default().write(russia_sources(), &Fixed(0.5), Some(&mut w as &mut dyn Summarizer)).unwrap();
+            assert!(bf.points.iter().all(|p| p.citations.len() == 1 && p.joined.is_empty()), "{reply}: {:#?}", bf.points);
+        }
     }
 
     #[test]
