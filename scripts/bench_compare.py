@@ -636,16 +636,24 @@ def llm_table(args, vertolk, me):
           f"median of {args.llm_runs} interleaved runs\n")
     print("| model | engine | prompt tokens | prompt tok/s | generation tok/s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
+    # on a CPU with AVX-512, vertolk also runs with its AVX2 kernels only (VERTOLK_NO_AVX512=1), in the
+    # same rounds, so that what the 512-bit K-quant kernels change is measured against the same llama.cpp
+    avx512 = "avx512bw" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else False
     for g in ggufs:
-        lcs, vts = [], []
+        lcs, vts, v2s = [], [], []
+        vcmd = [str(vertolk), "-q", "bench", "llm", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64", "--json"]
         for _ in range(args.llm_runs):
             lcs.append(sub(me + ["--engine", "llama.cpp", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64"]))
-            vts.append(sub([str(vertolk), "-q", "bench", "llm", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64", "--json"]))
-        for name, runs in (("llama.cpp", lcs), ("vertolk", vts)):
+            vts.append(sub(vcmd))
+            if avx512:
+                v2s.append(sub(vcmd, env={"VERTOLK_NO_AVX512": "1"}))
+        rows = [("llama.cpp", lcs), ("vertolk", vts)] + ([("vertolk, AVX2 kernels only", v2s)] if v2s else [])
+        for name, runs in rows:
             print(f"| {g.name} | {name} | {runs[0]['prompt_tokens']} | {med(runs, 'prompt_tok_s'):.1f} | "
                   f"{med(runs, 'gen_tok_s'):.1f} | {med(runs, 'peak_rss_mb'):.0f} |")
-        print(f"| {g.name} | vertolk / llama.cpp | | {med(vts, 'prompt_tok_s') / med(lcs, 'prompt_tok_s'):.2f} | "
-              f"{med(vts, 'gen_tok_s') / med(lcs, 'gen_tok_s'):.2f} | |")
+        for name, runs in rows[1:]:
+            print(f"| {g.name} | {name} / llama.cpp | | {med(runs, 'prompt_tok_s') / med(lcs, 'prompt_tok_s'):.2f} | "
+                  f"{med(runs, 'gen_tok_s') / med(lcs, 'gen_tok_s'):.2f} | |")
 
 if __name__ == "__main__":
     main()

@@ -154,20 +154,23 @@ fn read_f16(p: &[u8], at: usize) -> f32 {
     f16::from_bits(u16::from_le_bytes([p[at], p[at + 1]])).to_f32()
 }
 
-/// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (ggml's `get_scale_min_k4`).
+/// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (ggml's `get_scale_min_k4`), four at a
+/// time in 32-bit words as ggml's x86 kernels do (`utmp` and `kmask1..3`): scale and min `j < 4` are
+/// the low six bits of bytes `j` and `j + 4`; `j ≥ 4` take a nibble of byte `j + 4` and the top two
+/// bits of byte `j − 4` (scale) or `j` (min).
 #[inline(always)]
 fn k4_scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
-    let (mut sc, mut mn) = ([0u8; 8], [0u8; 8]);
-    for j in 0..8 {
-        if j < 4 {
-            sc[j] = s[j] & 63;
-            mn[j] = s[j + 4] & 63;
-        } else {
-            sc[j] = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-            mn[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-        }
-    }
-    (sc, mn)
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let word = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (u0, u1, u2) = (word(0), word(1), word(2));
+    let sc_lo = u0 & LOW6;
+    let mn_lo = u1 & LOW6;
+    let sc_hi = (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4);
+    let mn_hi = ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4);
+    let join = |lo: u32, hi: u32| -> [u8; 8] { (u64::from(lo) | (u64::from(hi) << 32)).to_le_bytes() };
+    (join(sc_lo, sc_hi), join(mn_lo, mn_hi))
 }
 
 impl BlockMatrix {
@@ -404,7 +407,7 @@ impl BlockMatrix {
 
     unsafe fn rows_with<K: RowDot>(&self, acts: &[K::Act], m: usize, panels: std::ops::Range<usize>, out: Out) {
         let nb = self.k / self.kind.block_values();
-        let simd = simd_available();
+        let simd = simd_level();
         let j0 = panels.start * ROWS_PER_PANEL;
         let j1 = (panels.end * ROWS_PER_PANEL).min(self.n);
         // Weight rows in tiles that fit L1 beside a group of 4 activation rows; the group then meets
@@ -446,15 +449,44 @@ struct Out {
     ld: usize,
 }
 
+#[cfg(test)]
 fn simd_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    simd_level() != Simd::Portable
+}
+
+/// Which kernels this CPU runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simd {
+    Portable,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512 F and BW as well: the K-quant kernels take two 32-value sub-blocks per instruction.
+    Avx512,
+}
+
+/// The best kernels the CPU has (detected once); `VERTOLK_NO_AVX512=1` keeps to AVX2, so that both
+/// can be measured on one machine.
+fn simd_level() -> Simd {
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if !(has!("avx2") && has!("fma")) {
+                return Simd::Portable;
+            }
+            let off = std::env::var("VERTOLK_NO_AVX512").is_ok_and(|v| v == "1");
+            if has!("avx512f") && has!("avx512bw") && !off {
+                Simd::Avx512
+            } else {
+                Simd::Avx2
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            Simd::Portable
+        }
+    })
 }
 
 /// `x (m × k)` times the stacked rows of `parts` (all of width `k`, one activation format) → `m × Σn`.
@@ -569,27 +601,33 @@ fn quantize_rows_k(x: &[f32], m: usize, k: usize) -> Vec<ActBlockK> {
 /// The dot products of one weight row (raw blocks) with up to [`MR`] activation rows, for one block kind.
 trait RowDot {
     type Act;
-    fn dot<const R: usize>(simd: bool, w: &[u8], a: [&[Self::Act]; R]) -> [f32; R];
+    fn dot<const R: usize>(simd: Simd, w: &[u8], a: [&[Self::Act]; R]) -> [f32; R];
 }
 
 #[allow(non_camel_case_types)]
 mod kernels {
-    use super::{portable, ActBlock, ActBlockK, BlockKind, RowDot};
+    use super::{portable, ActBlock, ActBlockK, BlockKind, RowDot, Simd};
     #[cfg(target_arch = "x86_64")]
-    use super::avx2;
+    use super::{avx2, avx512};
 
     macro_rules! row_dot {
-        ($name:ident, $act:ty, $avx:ident, $portable:ident) => {
+        ($name:ident, $act:ty, $avx:ident, $portable:ident $(, $avx512:ident)?) => {
             pub(super) struct $name;
             impl RowDot for $name {
                 type Act = $act;
                 #[inline(always)]
-                fn dot<const R: usize>(simd: bool, w: &[u8], a: [&[$act]; R]) -> [f32; R] {
+                fn dot<const R: usize>(simd: Simd, w: &[u8], a: [&[$act]; R]) -> [f32; R] {
+                    // SAFETY: `simd` names only features that were detected (`simd_level`); `w` holds
+                    // as many blocks as each `a[i]` (row widths are checked when layers are built).
                     #[cfg(target_arch = "x86_64")]
-                    if simd {
-                        // SAFETY: `simd` is true only where AVX2 and FMA were detected; `w` holds as
-                        // many blocks as each `a[i]` (row widths are checked when layers are built).
-                        return unsafe { avx2::$avx::<R>(w, a) };
+                    #[allow(unreachable_patterns)]
+                    match simd {
+                        // one activation row (decoding) stays on AVX2: the 512-bit kernel saves
+                        // multiplies per activation row, and with one row the unpacking it adds ate
+                        // the saving (1.5B Q4_K_M decoding 8.5 vs 9.1 tok/s, medians of 3)
+                        $(Simd::Avx512 if R > 1 => return unsafe { avx512::$avx512::<R>(w, a) },)?
+                        Simd::Avx2 | Simd::Avx512 => return unsafe { avx2::$avx::<R>(w, a) },
+                        Simd::Portable => {}
                     }
                     let _ = simd;
                     std::array::from_fn(|i| portable::$portable(BlockKind::$name, w, a[i]))
@@ -602,9 +640,9 @@ mod kernels {
     row_dot!(Q4_1, ActBlock, dot_q4_1, dot);
     row_dot!(Q5_0, ActBlock, dot_q5_0, dot);
     row_dot!(Q8_0, ActBlock, dot_q8_0, dot);
-    row_dot!(Q4_K, ActBlockK, dot_q4_k, dot_k);
-    row_dot!(Q5_K, ActBlockK, dot_q5_k, dot_k);
-    row_dot!(Q6_K, ActBlockK, dot_q6_k, dot_k);
+    row_dot!(Q4_K, ActBlockK, dot_q4_k, dot_k, dot_q4_k);
+    row_dot!(Q5_K, ActBlockK, dot_q5_k, dot_k, dot_q5_k);
+    row_dot!(Q6_K, ActBlockK, dot_q6_k, dot_k, dot_q6_k);
 }
 
 /// Scalar versions: the specification the SIMD kernels are tested against, and the path on other CPUs.
@@ -735,7 +773,7 @@ mod avx2 {
     }
 
     #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
+    pub(super) unsafe fn hsum(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -748,7 +786,7 @@ mod avx2 {
     }
 
     #[inline(always)]
-    unsafe fn load32(p: *const u8) -> __m256i {
+    pub(super) unsafe fn load32(p: *const u8) -> __m256i {
         _mm256_loadu_si256(p as *const __m256i)
     }
 
@@ -837,7 +875,7 @@ mod avx2 {
 
     /// Each of 16 i16 lanes = scale `i` of the 8 i16 scales held (twice) in `scales`.
     #[inline(always)]
-    unsafe fn broadcast_i16(scales: __m256i, i: usize) -> __m256i {
+    pub(super) unsafe fn broadcast_i16(scales: __m256i, i: usize) -> __m256i {
         let lo = (2 * i) as i16;
         _mm256_shuffle_epi8(scales, _mm256_set1_epi16(((lo + 1) << 8) | lo))
     }
@@ -845,7 +883,7 @@ mod avx2 {
     /// The mins term `Σ_s m_s·Σ_{32 values of s} y` of one row of a super-block as 4 i32 lanes (ggml's
     /// pairwise sums of `bsums`, then `madd` with the mins), widened to 8 lanes with zeros above.
     #[inline(always)]
-    unsafe fn mins_term(mins: __m128i, y: &ActBlockK) -> __m256i {
+    pub(super) unsafe fn mins_term(mins: __m128i, y: &ActBlockK) -> __m256i {
         let q8sums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
         let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256::<1>(q8sums));
         _mm256_zextsi128_si256(_mm_madd_epi16(mins, q8s))
@@ -854,7 +892,7 @@ mod avx2 {
     /// The scales and mins of a Q4_K/Q5_K super-block as i16: the 8 scales in both 128-bit halves
     /// (for in-lane shuffles), and the 8 mins.
     #[inline(always)]
-    unsafe fn k4_scales(blk: &[u8]) -> (__m256i, __m128i) {
+    pub(super) unsafe fn k4_scales(blk: &[u8]) -> (__m256i, __m128i) {
         let (sc, mn) = k4_scales_mins(&blk[4..16]);
         let sc = _mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr() as *const __m128i));
         let mn = _mm_cvtepu8_epi16(_mm_loadl_epi64(mn.as_ptr() as *const __m128i));
@@ -977,6 +1015,151 @@ mod avx2 {
     }
 
     const _: () = assert!(QK == 32);
+}
+
+/// The K-quant kernels with AVX-512 (F, BW): the same integer sums as [`avx2`], two 32-value
+/// sub-blocks per 512-bit `maddubs`/`madd` instead of one per 256-bit pair, so a super-block takes
+/// half the multiply instructions per activation row. The weights of a super-block are unpacked in
+/// 256-bit halves (the nibbles of one 32-byte load are the two sub-blocks' values) and joined.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::avx2::{broadcast_i16, hsum, k4_scales, load32, mins_term};
+    use super::{read_f16, ActBlockK, BlockKind};
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    unsafe fn join(lo: __m256i, hi: __m256i) -> __m512i {
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+
+    #[inline(always)]
+    unsafe fn load64(p: *const u8) -> __m512i {
+        _mm512_loadu_si512(p as *const _)
+    }
+
+    /// 16 i32 lanes → the 8 lanes of their two halves' sum.
+    #[inline(always)]
+    unsafe fn fold(v: __m512i) -> __m256i {
+        _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v))
+    }
+
+    /// Q4_K (and with `FIVE` Q5_K) against Q8_K: as `avx2::dot_q45_k`, with sub-blocks `2c` and `2c+1`
+    /// (the low and high nibbles of bytes `32c..32c+32`, and their activations `64c..64c+64`) in one
+    /// register.
+    #[inline(always)]
+    unsafe fn dot_q45_k<const R: usize, const FIVE: bool>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+        let bb = if FIVE { BlockKind::Q5_K.block_bytes() } else { BlockKind::Q4_K.block_bytes() };
+        let qs_at = if FIVE { 48 } else { 16 };
+        let m4 = _mm256_set1_epi8(0xF);
+        let bit4 = _mm256_set1_epi8(0x10);
+        let mut acc = [_mm256_setzero_ps(); R];
+        for (b, blk) in w.chunks_exact(bb).enumerate() {
+            let (d, dmin) = (read_f16(blk, 0), read_f16(blk, 2));
+            let (scales, mins) = k4_scales(blk);
+            let mut hb = if FIVE { load32(blk.as_ptr().add(16)) } else { _mm256_setzero_si256() };
+            let mut q = [_mm512_setzero_si512(); 4];
+            let mut sc = [_mm512_setzero_si512(); 4];
+            for c in 0..4 {
+                let raw = load32(blk.as_ptr().add(qs_at + 32 * c));
+                let mut lo = _mm256_and_si256(raw, m4);
+                let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(raw), m4);
+                if FIVE {
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16::<4>(hb), bit4));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16::<3>(hb), bit4));
+                    hb = _mm256_srli_epi16::<2>(hb);
+                }
+                q[c] = join(lo, hi);
+                sc[c] = join(broadcast_i16(scales, 2 * c), broadcast_i16(scales, 2 * c + 1));
+            }
+            for r in 0..R {
+                let y = a[r].get_unchecked(b);
+                let yq = y.qs.as_ptr() as *const u8;
+                let mut sumi = _mm512_setzero_si512();
+                for c in 0..4 {
+                    let p = _mm512_madd_epi16(sc[c], _mm512_maddubs_epi16(q[c], load64(yq.add(64 * c))));
+                    sumi = _mm512_add_epi32(sumi, p);
+                }
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(fold(sumi)), acc[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y.d), _mm256_cvtepi32_ps(mins_term(mins, y)), acc[r]);
+            }
+        }
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = hsum(acc[r]);
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+    pub(super) unsafe fn dot_q4_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+        dot_q45_k::<R, false>(w, a)
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+    pub(super) unsafe fn dot_q5_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+        dot_q45_k::<R, true>(w, a)
+    }
+
+    /// Q6_K against Q8_K: as `avx2::dot_q6_k`, with quarter `t` of both halves (values `32t..` and
+    /// `128 + 32t..`) in one register, their activations joined from two 32-byte loads.
+    /// The four quarters of 6-bit values (0..64) of half `h` of a Q6_K block at `p`.
+    #[inline(always)]
+    unsafe fn q6_quarters(p: *const u8, h: usize) -> [__m256i; 4] {
+        let m15 = _mm256_set1_epi8(15);
+        let l1 = load32(p.add(64 * h));
+        let l2 = load32(p.add(64 * h + 32));
+        let hb = load32(p.add(128 + 32 * h));
+        [
+            _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16::<4>(_mm256_and_si256(hb, _mm256_set1_epi8(3)))),
+            _mm256_or_si256(_mm256_and_si256(l2, m15), _mm256_slli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(12)))),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l1), m15), _mm256_and_si256(hb, _mm256_set1_epi8(48))),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l2), m15), _mm256_srli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(-64)))),
+        ]
+    }
+
+    /// 16 i16 lanes: scale `8h + 2t` for the first 16 values of quarter `t` of half `h`, `8h + 2t + 1`
+    /// for the next 16.
+    #[inline(always)]
+    unsafe fn q6_scales(scales: __m128i, h: usize, t: usize) -> __m256i {
+        let i = (8 * h + 2 * t) as i64;
+        let pick = _mm_set_epi64x((i + 1) * 0x0101010101010101, i * 0x0101010101010101);
+        _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick))
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+    pub(super) unsafe fn dot_q6_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+        let mut acc = [_mm256_setzero_ps(); R];
+        for (b, blk) in w.chunks_exact(BlockKind::Q6_K.block_bytes()).enumerate() {
+            let p = blk.as_ptr();
+            let d = read_f16(blk, 208);
+            let scales = _mm_loadu_si128(p.add(192) as *const __m128i);
+            let scales16 = _mm256_cvtepi8_epi16(scales);
+            let (mut q, mut sc) = ([_mm512_setzero_si512(); 4], [_mm512_setzero_si512(); 4]);
+            let (q0, q1) = (q6_quarters(p, 0), q6_quarters(p, 1));
+            for t in 0..4 {
+                q[t] = join(q0[t], q1[t]);
+                sc[t] = join(q6_scales(scales, 0, t), q6_scales(scales, 1, t));
+            }
+            for r in 0..R {
+                let y = a[r].get_unchecked(b);
+                let yq = y.qs.as_ptr() as *const u8;
+                let mut sumi = _mm512_setzero_si512();
+                for t in 0..4 {
+                    let yy = join(load32(yq.add(32 * t)), load32(yq.add(128 + 32 * t)));
+                    sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(sc[t], _mm512_maddubs_epi16(q[t], yy)));
+                }
+                let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales16));
+                let s = _mm256_sub_epi32(fold(sumi), offset);
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(s), acc[r]);
+            }
+        }
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = hsum(acc[r]);
+        }
+        out
+    }
 }
 
 /// Matrices of one width and activation format whose rows are stacked into one layer's outputs.
@@ -1152,6 +1335,10 @@ mod tests {
             return;
         }
         let k = 512;
+        // every SIMD level this CPU has (AVX-512 covers only the K-quants; the others run AVX2 there)
+        let levels: &[Simd] = if simd_level() == Simd::Avx512 { &[Simd::Avx2, Simd::Avx512] } else { &[Simd::Avx2] };
+        println!("SIMD levels tested: {levels:?}");
+        for &level in levels {
         for dtype in ALL {
             let q = qtensor(dtype, 3, k, 11);
             let mat = BlockMatrix::from_qtensor(&q).unwrap().unwrap();
@@ -1164,10 +1351,10 @@ mod tests {
                         let a = quantize_rows(&xv, 4, k);
                         let rows: [&[ActBlock]; 4] = std::array::from_fn(|i| &a[i * nb..(i + 1) * nb]);
                         let simd = match mat.kind {
-                            BlockKind::Q4_0 => kernels::Q4_0::dot::<4>(true, w, rows),
-                            BlockKind::Q4_1 => kernels::Q4_1::dot::<4>(true, w, rows),
-                            BlockKind::Q5_0 => kernels::Q5_0::dot::<4>(true, w, rows),
-                            _ => kernels::Q8_0::dot::<4>(true, w, rows),
+                            BlockKind::Q4_0 => kernels::Q4_0::dot::<4>(level, w, rows),
+                            BlockKind::Q4_1 => kernels::Q4_1::dot::<4>(level, w, rows),
+                            BlockKind::Q5_0 => kernels::Q5_0::dot::<4>(level, w, rows),
+                            _ => kernels::Q8_0::dot::<4>(level, w, rows),
                         };
                         (simd.to_vec(), rows.iter().map(|r| portable::dot(mat.kind, w, r)).collect())
                     }
@@ -1175,18 +1362,32 @@ mod tests {
                         let a = quantize_rows_k(&xv, 4, k);
                         let rows: [&[ActBlockK]; 4] = std::array::from_fn(|i| &a[i * nb..(i + 1) * nb]);
                         let (s4, s1) = match mat.kind {
-                            BlockKind::Q4_K => (kernels::Q4_K::dot::<4>(true, w, rows), kernels::Q4_K::dot::<1>(true, w, [rows[2]])),
-                            BlockKind::Q5_K => (kernels::Q5_K::dot::<4>(true, w, rows), kernels::Q5_K::dot::<1>(true, w, [rows[2]])),
-                            _ => (kernels::Q6_K::dot::<4>(true, w, rows), kernels::Q6_K::dot::<1>(true, w, [rows[2]])),
+                            BlockKind::Q4_K => (kernels::Q4_K::dot::<4>(level, w, rows), kernels::Q4_K::dot::<1>(level, w, [rows[2]])),
+                            BlockKind::Q5_K => (kernels::Q5_K::dot::<4>(level, w, rows), kernels::Q5_K::dot::<1>(level, w, [rows[2]])),
+                            _ => (kernels::Q6_K::dot::<4>(level, w, rows), kernels::Q6_K::dot::<1>(level, w, [rows[2]])),
+                        };
+                        // one row runs on AVX2 (see `row_dot!`): the 512-bit kernel's own one-row sum
+                        let s1 = if level == Simd::Avx512 {
+                            // SAFETY: AVX-512 F/BW were detected (`simd_level`); the row widths match.
+                            unsafe {
+                                match mat.kind {
+                                    BlockKind::Q4_K => avx512::dot_q4_k::<1>(w, [rows[2]]),
+                                    BlockKind::Q5_K => avx512::dot_q5_k::<1>(w, [rows[2]]),
+                                    _ => avx512::dot_q6_k::<1>(w, [rows[2]]),
+                                }
+                            }
+                        } else {
+                            s1
                         };
                         assert_eq!(s4[2], s1[0], "{dtype:?}: a row's sum does not depend on the rows beside it");
                         (s4.to_vec(), rows.iter().map(|r| portable::dot_k(mat.kind, w, r)).collect())
                     }
                 };
                 for (s, p) in simd.iter().zip(&port) {
-                    assert!((s - p).abs() <= 1e-5 * (1.0 + p.abs()), "{dtype:?} row {j}: simd {s} vs portable {p}");
+                    assert!((s - p).abs() <= 1e-5 * (1.0 + p.abs()), "{dtype:?} {level:?} row {j}: simd {s} vs portable {p}");
                 }
             }
+        }
         }
     }
 
