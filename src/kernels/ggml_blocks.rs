@@ -7,6 +7,9 @@
 //! activations quantized the way llama.cpp does: per 32 values (`max|x|/127`, f16 scale; Q8_1 adds
 //! `d·Σq`) for the 32-value blocks, per 256 values (Q8_K: `−127/max`, f32 scale, sums of each 16) for
 //! the K-quants. The integer sums are exactly ggml's; only the order of the float additions differs.
+//! On CPUs with AVX-512 (F, BW) the K-quant kernels for several activation rows (prompts) take two
+//! sub-blocks per 512-bit instruction (1.5B Q4_K_M prompts 1.1–1.3× the AVX2 kernels' rate; decoding,
+//! one row, stays on AVX2); `VERTOLK_NO_AVX512=1` turns them off.
 //!
 //! Work: one weight row against up to [`MR`] activation rows per pass (a prompt chunk unpacks each
 //! weight block once per 4 rows), rows of the output split over the rayon pool, activation rows taken
