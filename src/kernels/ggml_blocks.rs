@@ -745,6 +745,24 @@ mod portable {
     }
 }
 
+/// `dot_q4_k` and `dot_q5_k` of a SIMD module: its `dot_q45_k` compiled with `$features`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! q45_k_entries {
+    ($features:literal) => {
+        #[target_feature(enable = $features)]
+        pub(super) unsafe fn dot_q4_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+            dot_q45_k::<R, false>(w, a)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(super) unsafe fn dot_q5_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+            dot_q45_k::<R, true>(w, a)
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+use q45_k_entries;
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{k4_scales_mins, read_f16, ActBlock, ActBlockK, BlockKind, QK};
@@ -781,6 +799,12 @@ mod avx2 {
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
         _mm_cvtss_f32(s)
+    }
+
+    /// Each row's accumulator summed across its lanes.
+    #[inline(always)]
+    pub(super) unsafe fn hsums<const R: usize>(acc: &[__m256; R]) -> [f32; R] {
+        std::array::from_fn(|r| hsum(acc[r]))
     }
 
     #[inline(always)]
@@ -892,6 +916,43 @@ mod avx2 {
         _mm256_zextsi128_si256(_mm_madd_epi16(mins, q8s))
     }
 
+    pub(super) const fn q45_block_bytes(five: bool) -> usize {
+        if five { BlockKind::Q5_K.block_bytes() } else { BlockKind::Q4_K.block_bytes() }
+    }
+
+    /// A Q4_K/Q5_K super-block's `d`, `dmin`, scales and mins ([`k4_scales`]), and Q5_K's fifth bits
+    /// (`qh`, 32 bytes: bit `s` of byte `l` is value `l` of sub-block `s`; zero for Q4_K).
+    #[inline(always)]
+    pub(super) unsafe fn q45_header<const FIVE: bool>(blk: &[u8]) -> (f32, f32, __m256i, __m128i, __m256i) {
+        let (scales, mins) = k4_scales(blk);
+        let hb = if FIVE { load32(blk.as_ptr().add(16)) } else { _mm256_setzero_si256() };
+        (read_f16(blk, 0), read_f16(blk, 2), scales, mins, hb)
+    }
+
+    /// The 4- or 5-bit values of sub-blocks `2c` and `2c + 1` of a Q4_K/Q5_K super-block: the low and
+    /// high nibbles of bytes `32c..32c+32`, with Q5_K's bits `2c` and `2c + 1` of `hb` moved to bit 4
+    /// (`hb` moves on by two bits for the next pair).
+    #[inline(always)]
+    pub(super) unsafe fn q45_pair<const FIVE: bool>(blk: &[u8], c: usize, hb: &mut __m256i) -> (__m256i, __m256i) {
+        let m4 = _mm256_set1_epi8(0xF);
+        let raw = load32(blk.as_ptr().add(if FIVE { 48 } else { 16 } + 32 * c));
+        let (mut lo, mut hi) = (_mm256_and_si256(raw, m4), _mm256_and_si256(_mm256_srli_epi16::<4>(raw), m4));
+        if FIVE {
+            let bit4 = _mm256_set1_epi8(0x10);
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16::<4>(*hb), bit4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16::<3>(*hb), bit4));
+            *hb = _mm256_srli_epi16::<2>(*hb);
+        }
+        (lo, hi)
+    }
+
+    /// One Q4_K/Q5_K super-block of one row into its accumulator: `d·d_y·Σ sc·Σ q·y − dmin·d_y·Σ m·Σy`.
+    #[inline(always)]
+    pub(super) unsafe fn add_k4_block(acc: &mut __m256, d: f32, dmin: f32, y: &ActBlockK, sumi: __m256i, mins: __m128i) {
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi), *acc);
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y.d), _mm256_cvtepi32_ps(mins_term(mins, y)), *acc);
+    }
+
     /// The scales and mins of a Q4_K/Q5_K super-block as i16: the 8 scales in both 128-bit halves
     /// (for in-lane shuffles), and the 8 mins.
     #[inline(always)]
@@ -908,30 +969,16 @@ mod avx2 {
     /// `d·d_y·Σ − dmin·d_y·Σ m·Σy` in float.
     #[inline(always)]
     unsafe fn dot_q45_k<const R: usize, const FIVE: bool>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
-        let bb = if FIVE { BlockKind::Q5_K.block_bytes() } else { BlockKind::Q4_K.block_bytes() };
-        let qs_at = if FIVE { 48 } else { 16 };
-        let m4 = _mm256_set1_epi8(0xF);
-        let bit4 = _mm256_set1_epi8(0x10);
         let mut acc = [_mm256_setzero_ps(); R];
-        for (b, blk) in w.chunks_exact(bb).enumerate() {
-            let (d, dmin) = (read_f16(blk, 0), read_f16(blk, 2));
-            let (scales, mins) = k4_scales(blk);
-            let mut hb = if FIVE { load32(blk.as_ptr().add(16)) } else { _mm256_setzero_si256() };
+        for (b, blk) in w.chunks_exact(q45_block_bytes(FIVE)).enumerate() {
+            let (d, dmin, scales, mins, mut hb) = q45_header::<FIVE>(blk);
             let mut sumi = [_mm256_setzero_si256(); R];
             // Two halves of 128 values: the four sub-blocks' values and scales of a half (8 registers)
             // stay in registers while each row's bytes stream past; the whole block at once spilled them.
             for half in 0..2 {
                 let mut q = [_mm256_setzero_si256(); 4];
                 for c in 0..2 {
-                    let raw = load32(blk.as_ptr().add(qs_at + 32 * (2 * half + c)));
-                    q[2 * c] = _mm256_and_si256(raw, m4);
-                    q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(raw), m4);
-                    if FIVE {
-                        // bits 2c and 2c+1 of each byte of qh, moved to bit 4
-                        q[2 * c] = _mm256_or_si256(q[2 * c], _mm256_and_si256(_mm256_slli_epi16::<4>(hb), bit4));
-                        q[2 * c + 1] = _mm256_or_si256(q[2 * c + 1], _mm256_and_si256(_mm256_slli_epi16::<3>(hb), bit4));
-                        hb = _mm256_srli_epi16::<2>(hb);
-                    }
+                    (q[2 * c], q[2 * c + 1]) = q45_pair::<FIVE>(blk, 2 * half + c, &mut hb);
                 }
                 let sc: [__m256i; 4] = std::array::from_fn(|t| broadcast_i16(scales, 4 * half + t));
                 for r in 0..R {
@@ -943,26 +990,54 @@ mod avx2 {
                 }
             }
             for r in 0..R {
-                let y = a[r].get_unchecked(b);
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y.d), _mm256_cvtepi32_ps(mins_term(mins, y)), acc[r]);
+                add_k4_block(&mut acc[r], d, dmin, a[r].get_unchecked(b), sumi[r], mins);
             }
         }
-        let mut out = [0f32; R];
-        for r in 0..R {
-            out[r] = hsum(acc[r]);
-        }
-        out
+        hsums(&acc)
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_q4_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
-        dot_q45_k::<R, false>(w, a)
+    q45_k_entries!("avx2,fma");
+
+    /// Q6_K against Q8_K, as ggml's `ggml_vec_dot_q6_K_q8_K`: the unsigned 6-bit values `q` (0..64)
+    /// times each row's bytes (`maddubs`: 63·127·2 < 2¹⁵), times the 16-value scales (`madd`), summed in
+    /// i32, minus `32·Σ sc·Σy` from the row's 16-value sums; then `d·d_y·Σ` in float.
+    /// A Q6_K block's scale `d`, its 16 scales as bytes and as i16.
+    #[inline(always)]
+    pub(super) unsafe fn q6_header(blk: &[u8]) -> (f32, __m128i, __m256i) {
+        let scales = _mm_loadu_si128(blk.as_ptr().add(192) as *const __m128i);
+        (read_f16(blk, 208), scales, _mm256_cvtepi8_epi16(scales))
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_q5_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
-        dot_q45_k::<R, true>(w, a)
+    /// One Q6_K block of one row into its accumulator: `d·d_y·(Σ sc·Σ q·y − 32·Σ sc·Σy)`.
+    #[inline(always)]
+    pub(super) unsafe fn add_q6_block(acc: &mut __m256, d: f32, y: &ActBlockK, sumi: __m256i, scales16: __m256i) {
+        let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+        let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales16));
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, offset)), *acc);
+    }
+
+    /// The four quarters of 6-bit values (0..64) of half `h` of a Q6_K block at `p`.
+    #[inline(always)]
+    pub(super) unsafe fn q6_quarters(p: *const u8, h: usize) -> [__m256i; 4] {
+        let m15 = _mm256_set1_epi8(15);
+        let l1 = load32(p.add(64 * h));
+        let l2 = load32(p.add(64 * h + 32));
+        let hb = load32(p.add(128 + 32 * h));
+        [
+            _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16::<4>(_mm256_and_si256(hb, _mm256_set1_epi8(3)))),
+            _mm256_or_si256(_mm256_and_si256(l2, m15), _mm256_slli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(12)))),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l1), m15), _mm256_and_si256(hb, _mm256_set1_epi8(48))),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l2), m15), _mm256_srli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(-64)))),
+        ]
+    }
+
+    /// 16 i16 lanes: scale `8h + 2t` for the first 16 values of quarter `t` of half `h`, `8h + 2t + 1`
+    /// for the next 16.
+    #[inline(always)]
+    pub(super) unsafe fn q6_scales(scales: __m128i, h: usize, t: usize) -> __m256i {
+        let i = (8 * h + 2 * t) as i64;
+        let pick = _mm_set_epi64x((i + 1) * 0x0101010101010101, i * 0x0101010101010101);
+        _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick))
     }
 
     /// Q6_K against Q8_K, as ggml's `ggml_vec_dot_q6_K_q8_K`: the unsigned 6-bit values `q` (0..64)
@@ -970,30 +1045,17 @@ mod avx2 {
     /// i32, minus `32·Σ sc·Σy` from the row's 16-value sums; then `d·d_y·Σ` in float.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dot_q6_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
-        let m15 = _mm256_set1_epi8(15);
         let mut acc = [_mm256_setzero_ps(); R];
         for (b, blk) in w.chunks_exact(BlockKind::Q6_K.block_bytes()).enumerate() {
             let p = blk.as_ptr();
-            let d = read_f16(blk, 208);
-            let scales = _mm_loadu_si128(p.add(192) as *const __m128i);
-            let scales16 = _mm256_cvtepi8_epi16(scales);
+            let (d, scales, scales16) = q6_header(blk);
             let mut sumi = [_mm256_setzero_si256(); R];
             for h in 0..2 {
-                let l1 = load32(p.add(64 * h));
-                let l2 = load32(p.add(64 * h + 32));
-                let hb = load32(p.add(128 + 32 * h));
-                let q = [
-                    _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16::<4>(_mm256_and_si256(hb, _mm256_set1_epi8(3)))),
-                    _mm256_or_si256(_mm256_and_si256(l2, m15), _mm256_slli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(12)))),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l1), m15), _mm256_and_si256(hb, _mm256_set1_epi8(48))),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l2), m15), _mm256_srli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(-64)))),
-                ];
-                // 16 i16 lanes: scale 2i for the first 16 values of quarter i, 2i+1 for the next 16
-                let sc: [__m256i; 4] = std::array::from_fn(|t| {
-                    let i = (8 * h + 2 * t) as i64;
-                    let pick = _mm_set_epi64x((i + 1) * 0x0101010101010101, i * 0x0101010101010101);
-                    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick))
-                });
+                let q = q6_quarters(p, h);
+                let mut sc = [_mm256_setzero_si256(); 4];
+                for (t, s) in sc.iter_mut().enumerate() {
+                    *s = q6_scales(scales, h, t);
+                }
                 for r in 0..R {
                     let y = a[r].get_unchecked(b).qs.as_ptr().add(128 * h) as *const u8;
                     for t in 0..4 {
@@ -1003,18 +1065,10 @@ mod avx2 {
                 }
             }
             for r in 0..R {
-                let y = a[r].get_unchecked(b);
-                let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-                let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales16));
-                let s = _mm256_sub_epi32(sumi[r], offset);
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(s), acc[r]);
+                add_q6_block(&mut acc[r], d, a[r].get_unchecked(b), sumi[r], scales16);
             }
         }
-        let mut out = [0f32; R];
-        for r in 0..R {
-            out[r] = hsum(acc[r]);
-        }
-        out
+        hsums(&acc)
     }
 
     const _: () = assert!(QK == 32);
@@ -1026,8 +1080,8 @@ mod avx2 {
 /// 256-bit halves (the nibbles of one 32-byte load are the two sub-blocks' values) and joined.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::avx2::{broadcast_i16, hsum, k4_scales, load32, mins_term};
-    use super::{read_f16, ActBlockK, BlockKind};
+    use super::avx2::{add_k4_block, add_q6_block, broadcast_i16, hsums, load32, q45_block_bytes, q45_header, q45_pair, q6_header, q6_quarters, q6_scales};
+    use super::{ActBlockK, BlockKind};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -1051,26 +1105,13 @@ mod avx512 {
     /// register.
     #[inline(always)]
     unsafe fn dot_q45_k<const R: usize, const FIVE: bool>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
-        let bb = if FIVE { BlockKind::Q5_K.block_bytes() } else { BlockKind::Q4_K.block_bytes() };
-        let qs_at = if FIVE { 48 } else { 16 };
-        let m4 = _mm256_set1_epi8(0xF);
-        let bit4 = _mm256_set1_epi8(0x10);
         let mut acc = [_mm256_setzero_ps(); R];
-        for (b, blk) in w.chunks_exact(bb).enumerate() {
-            let (d, dmin) = (read_f16(blk, 0), read_f16(blk, 2));
-            let (scales, mins) = k4_scales(blk);
-            let mut hb = if FIVE { load32(blk.as_ptr().add(16)) } else { _mm256_setzero_si256() };
+        for (b, blk) in w.chunks_exact(q45_block_bytes(FIVE)).enumerate() {
+            let (d, dmin, scales, mins, mut hb) = q45_header::<FIVE>(blk);
             let mut q = [_mm512_setzero_si512(); 4];
             let mut sc = [_mm512_setzero_si512(); 4];
             for c in 0..4 {
-                let raw = load32(blk.as_ptr().add(qs_at + 32 * c));
-                let mut lo = _mm256_and_si256(raw, m4);
-                let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(raw), m4);
-                if FIVE {
-                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16::<4>(hb), bit4));
-                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16::<3>(hb), bit4));
-                    hb = _mm256_srli_epi16::<2>(hb);
-                }
+                let (lo, hi) = q45_pair::<FIVE>(blk, c, &mut hb);
                 q[c] = join(lo, hi);
                 sc[c] = join(broadcast_i16(scales, 2 * c), broadcast_i16(scales, 2 * c + 1));
             }
@@ -1082,61 +1123,22 @@ mod avx512 {
                     let p = _mm512_madd_epi16(sc[c], _mm512_maddubs_epi16(q[c], load64(yq.add(64 * c))));
                     sumi = _mm512_add_epi32(sumi, p);
                 }
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(fold(sumi)), acc[r]);
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * y.d), _mm256_cvtepi32_ps(mins_term(mins, y)), acc[r]);
+                add_k4_block(&mut acc[r], d, dmin, y, fold(sumi), mins);
             }
         }
-        let mut out = [0f32; R];
-        for r in 0..R {
-            out[r] = hsum(acc[r]);
-        }
-        out
+        hsums(&acc)
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-    pub(super) unsafe fn dot_q4_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
-        dot_q45_k::<R, false>(w, a)
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-    pub(super) unsafe fn dot_q5_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
-        dot_q45_k::<R, true>(w, a)
-    }
+    super::q45_k_entries!("avx512f,avx512bw,avx2,fma");
 
     /// Q6_K against Q8_K: as `avx2::dot_q6_k`, with quarter `t` of both halves (values `32t..` and
     /// `128 + 32t..`) in one register, their activations joined from two 32-byte loads.
-    /// The four quarters of 6-bit values (0..64) of half `h` of a Q6_K block at `p`.
-    #[inline(always)]
-    unsafe fn q6_quarters(p: *const u8, h: usize) -> [__m256i; 4] {
-        let m15 = _mm256_set1_epi8(15);
-        let l1 = load32(p.add(64 * h));
-        let l2 = load32(p.add(64 * h + 32));
-        let hb = load32(p.add(128 + 32 * h));
-        [
-            _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16::<4>(_mm256_and_si256(hb, _mm256_set1_epi8(3)))),
-            _mm256_or_si256(_mm256_and_si256(l2, m15), _mm256_slli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(12)))),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l1), m15), _mm256_and_si256(hb, _mm256_set1_epi8(48))),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l2), m15), _mm256_srli_epi16::<2>(_mm256_and_si256(hb, _mm256_set1_epi8(-64)))),
-        ]
-    }
-
-    /// 16 i16 lanes: scale `8h + 2t` for the first 16 values of quarter `t` of half `h`, `8h + 2t + 1`
-    /// for the next 16.
-    #[inline(always)]
-    unsafe fn q6_scales(scales: __m128i, h: usize, t: usize) -> __m256i {
-        let i = (8 * h + 2 * t) as i64;
-        let pick = _mm_set_epi64x((i + 1) * 0x0101010101010101, i * 0x0101010101010101);
-        _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick))
-    }
-
     #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
     pub(super) unsafe fn dot_q6_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
         let mut acc = [_mm256_setzero_ps(); R];
         for (b, blk) in w.chunks_exact(BlockKind::Q6_K.block_bytes()).enumerate() {
             let p = blk.as_ptr();
-            let d = read_f16(blk, 208);
-            let scales = _mm_loadu_si128(p.add(192) as *const __m128i);
-            let scales16 = _mm256_cvtepi8_epi16(scales);
+            let (d, scales, scales16) = q6_header(blk);
             let (mut q, mut sc) = ([_mm512_setzero_si512(); 4], [_mm512_setzero_si512(); 4]);
             let (q0, q1) = (q6_quarters(p, 0), q6_quarters(p, 1));
             for t in 0..4 {
@@ -1151,17 +1153,10 @@ mod avx512 {
                     let yy = join(load32(yq.add(32 * t)), load32(yq.add(128 + 32 * t)));
                     sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(sc[t], _mm512_maddubs_epi16(q[t], yy)));
                 }
-                let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-                let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales16));
-                let s = _mm256_sub_epi32(fold(sumi), offset);
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(s), acc[r]);
+                add_q6_block(&mut acc[r], d, y, fold(sumi), scales16);
             }
         }
-        let mut out = [0f32; R];
-        for r in 0..R {
-            out[r] = hsum(acc[r]);
-        }
-        out
+        hsums(&acc)
     }
 }
 
