@@ -183,6 +183,26 @@ fn backs(text: &str, source: &SourceInfo, ids: &[usize]) -> (bool, Vec<Check>) {
     (checks.iter().all(|c| c.ok), checks)
 }
 
+/// Does `source` back `text` on its sentences `ids`: the fact check ([`backs`]), then the writer's
+/// verdict, or, with no writer or one that does not judge, most of the words ([`covers`]).
+fn backed(text: &str, source: &SourceInfo, ids: &[usize], writer: Option<&mut (dyn super::summarize::TextWriter + '_)>) -> Result<(bool, Vec<Check>)> {
+    let (ok, checks) = backs(text, source, ids);
+    if !ok {
+        return Ok((false, checks));
+    }
+    let evidence: Vec<&str> = ids.iter().filter_map(|&k| source.sentences.get(k.wrapping_sub(1))).map(String::as_str).collect();
+    let verdict = match writer {
+        Some(w) => w.supports(text, &evidence, &source.text_language)?.unwrap_or_else(|| covers(&evidence, text)),
+        None => covers(&evidence, text),
+    };
+    Ok((verdict, checks))
+}
+
+/// The item a single-cited fact bullet was made from.
+fn item_of(items: &[Item], sources: &[SourceInfo], fact: &BriefingPoint) -> Option<usize> {
+    items.iter().position(|it| sources[it.source].number == fact.citations[0] && it.text == fact.text)
+}
+
 /// Name words in the points of at least three sources and of more than half of them.
 fn ubiquitous_names(items: &[Item], sources: usize) -> Vec<String> {
     let mut by_name: Vec<(String, Vec<usize>)> = Vec::new();
@@ -340,14 +360,7 @@ impl BriefingWriter {
                     if used[j] || other.source == it.source || citations.contains(&sources[other.source].number) || sim[i][j] < similarity.same_fact_threshold() {
                         continue;
                     }
-                    let (ok, c) = backs(&it.text, &sources[other.source], &other.sentences);
-                    let ok = ok && {
-                        let evidence: Vec<&str> = other.sentences.iter().filter_map(|&k| sources[other.source].sentences.get(k.wrapping_sub(1))).map(String::as_str).collect();
-                        match writer.as_deref_mut() {
-                            Some(w) => w.supports(&it.text, &evidence, &sources[other.source].text_language)?.unwrap_or_else(|| covers(&evidence, &it.text)),
-                            None => covers(&evidence, &it.text),
-                        }
-                    };
+                    let (ok, c) = backed(&it.text, &sources[other.source], &other.sentences, writer.as_deref_mut())?;
                     if ok {
                         used[j] = true;
                         citations.push(sources[other.source].number);
@@ -393,7 +406,7 @@ impl BriefingWriter {
             if story_sources.len() >= 2 {
                 if let Some(w) = writer.as_deref_mut() {
                     for f in facts.iter_mut().filter(|f| f.kind == BulletKind::Fact && f.citations.len() == 1) {
-                        let Some(it) = items.iter().find(|it| sources[it.source].number == f.citations[0] && it.text == f.text) else { continue };
+                        let Some(it) = item_of(&items, &sources, f).map(|i| &items[i]) else { continue };
                         for (p, c) in self.also_backed_by(it, &story_sources, &sources, w)? {
                             f.citations.push(p.source);
                             f.provenance.push(p);
@@ -404,12 +417,9 @@ impl BriefingWriter {
             }
             if story_sources.len() >= 2 {
                 if let Some(w) = writer.as_deref_mut() {
-                    let alike = |a: &BriefingPoint, b: &BriefingPoint| {
-                        let find = |f: &BriefingPoint| items.iter().position(|it| sources[it.source].number == f.citations[0] && it.text == f.text);
-                        match (find(a), find(b)) {
-                            (Some(i), Some(j)) => sim[i][j],
-                            _ => 0.0,
-                        }
+                    let alike = |a: &BriefingPoint, b: &BriefingPoint| match (item_of(&items, &sources, a), item_of(&items, &sources, b)) {
+                        (Some(i), Some(j)) => sim[i][j],
+                        _ => 0.0,
                     };
                     self.join_facts(&mut facts, &sources, &alike, similarity.story_threshold(), w)?;
                 }
@@ -532,7 +542,7 @@ impl BriefingWriter {
                 continue;
             }
             let mut checks = Vec::new();
-            let mut backed = true;
+            let mut both_back = true;
             let mut provenance = Vec::new();
             for f in [&facts[a], &facts[b]] {
                 let p = &f.provenance[0];
@@ -543,20 +553,18 @@ impl BriefingWriter {
                 ids.extend(super::factcheck::align(&text, &all, 2).into_iter().map(|i| i + 1));
                 ids.sort_unstable();
                 ids.dedup();
-                let (ok, c) = backs(&text, source, &ids);
-                let evidence: Vec<&str> = ids.iter().filter_map(|&k| all.get(k.wrapping_sub(1)).copied()).collect();
-                let verdict = if ok { w.supports(&text, &evidence, &source.text_language)?.unwrap_or_else(|| covers(&evidence, &text)) } else { false };
-                tracing::debug!(joint = %text, source = p.source, checks_pass = ok, verdict, "joined fact checked");
+                let (ok, c) = backed(&text, source, &ids, Some(&mut *w))?;
+                tracing::debug!(joint = %text, source = p.source, backed = ok, "joined fact checked");
                 checks.extend(c);
-                if ok && verdict {
+                if ok {
                     checks.push(Check { check: CheckKind::Support, ok: true, detail: format!("[{}] backs it", p.source) });
                     provenance.push(Provenance { source: p.source, sentences: ids });
                 } else {
-                    backed = false;
+                    both_back = false;
                     break;
                 }
             }
-            if !backed {
+            if !both_back {
                 continue;
             }
             taken[a] = true;

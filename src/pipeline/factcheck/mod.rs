@@ -87,14 +87,22 @@ const NEGATIONS_EN: &[&str] = &[
 const NEGATIONS_DE: &[&str] = &["nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "nirgends", "ohne", "weder", "statt", "anstatt", "nichts"];
 const NEGATIONS_NL: &[&str] = &["niet", "geen", "nooit", "nergens", "zonder", "noch", "niets", "in plaats van"];
 
+/// `text` lower-cased, every character but letters, digits and apostrophes a space, and a space at each
+/// end: cues are matched as `" cue "`.
+fn spaced_lower(text: &str) -> String {
+    format!(" {} ", text.to_lowercase().replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "))
+}
+
+/// `text` as its negation cues are read ([`spaced_lower`]): "not only … but also" (and German/Dutch
+/// alike) affirms, and so does a contrast with a comparative ("more access, not less" says "more
+/// access"), so both are left out.
+fn negation_text(text: &str) -> String {
+    spaced_lower(&without_contrasts(&text.to_lowercase())).replace(" not only ", " ").replace(" nicht nur ", " ").replace(" niet alleen ", " ")
+}
+
 /// The negation cues in `text` of language `lang` (word-bounded).
 pub fn negations(text: &str, lang: &str) -> Vec<&'static str> {
-    // "not only … but also" (and German/Dutch alike) affirms, and so does a contrast with a comparative:
-    // "more access, not less" says "more access"
-    let lower = format!(" {} ", without_contrasts(&text.to_lowercase()).replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "))
-        .replace(" not only ", " ")
-        .replace(" nicht nur ", " ")
-        .replace(" niet alleen ", " ");
+    let lower = negation_text(text);
     let lists: &[&[&'static str]] = match lang {
         "de" => &[NEGATIONS_DE],
         "nl" => &[NEGATIONS_NL],
@@ -137,11 +145,9 @@ fn without_contrasts(lower: &str) -> String {
     out
 }
 
-/// English words of leaving or stopping (a prefix of the word; "pull" only with "out" within three words).
-const REVERSALS: &[&str] = &[
-    "withdr", "leave", "leaving", "exit", "quit", "terminat", "suspen", "halt", "cease", "ceasing", "axe", "axing", "yank", "abandon",
-    "shut", "shutting", "cut off", "cutting off", "pull out", "pulled out", "pulling out", "pulls out", "stop",
-];
+/// English words of leaving or stopping (a prefix of the word); "pull … out" and "cut off" are phrases,
+/// matched in [`reversal_spans`].
+const REVERSALS: &[&str] = &["withdr", "leave", "leaving", "exit", "quit", "terminat", "suspen", "halt", "cease", "ceasing", "axe", "axing", "yank", "abandon", "shut", "shutting", "stop"];
 
 /// Word positions of leaving or stopping in `words` (lower case), as `(start, end)`.
 fn reversal_spans(words: &[&str]) -> Vec<(usize, usize)> {
@@ -157,7 +163,7 @@ fn reversal_spans(words: &[&str]) -> Vec<(usize, usize)> {
             }
             continue;
         }
-        if let Some(r) = REVERSALS.iter().find(|r| !r.contains(' ') && w.starts_with(**r)) {
+        if let Some(r) = REVERSALS.iter().find(|r| w.starts_with(**r)) {
             // "shut" counts as "shut down"; "cut" only with "off"
             if (r.starts_with("shut") && words.get(i + 1) != Some(&"down")) || (*r == "exit" && w.len() > 6) {
                 continue;
@@ -176,9 +182,8 @@ fn reversal_spans(words: &[&str]) -> Vec<(usize, usize)> {
 /// ("stopped short of pulling out", "refused to leave", "no plans to exit" say the subject stays), and
 /// whether the text has an act of leaving that no negation governs.
 fn negations_of_staying(text: &str) -> (Vec<&'static str>, bool) {
-    let lower = without_contrasts(&text.to_lowercase()).replace(" not only ", " ");
-    let owned: Vec<String> = lower.split(|c: char| !(c.is_alphanumeric() || c == '\'')).filter(|w| !w.is_empty()).map(String::from).collect();
-    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let lower = negation_text(text);
+    let words: Vec<&str> = lower.split_whitespace().collect();
     let spans = reversal_spans(&words);
     let mut governed = vec![false; spans.len()];
     let mut bare = Vec::new();
@@ -226,7 +231,7 @@ const CAUSES_SOURCE_NL: &[&str] = &[
 /// for it: so only the sentence the point rests on counts, as with negation), "which could be why some
 /// affected sites were vulnerable" (the 1.5B).
 pub fn invented_cause(point: &str, evidence: &[&str], lang: &str) -> Option<&'static str> {
-    let lower = format!(" {} ", point.to_lowercase().replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "));
+    let lower = spaced_lower(point);
     let cue = CAUSES_EN.iter().find(|c| lower.contains(&format!(" {c} ")))?;
     let lists: &[&[&str]] = match lang {
         "de" => &[CAUSES_SOURCE_DE],
@@ -235,7 +240,7 @@ pub fn invented_cause(point: &str, evidence: &[&str], lang: &str) -> Option<&'st
         _ => &[CAUSES_SOURCE_EN, CAUSES_SOURCE_DE, CAUSES_SOURCE_NL],
     };
     let given = evidence.iter().any(|e| {
-        let e = format!(" {}", e.to_lowercase().replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "));
+        let e = spaced_lower(e);
         lists.iter().flat_map(|l| l.iter()).any(|w| e.contains(&format!(" {w}")))
     });
     (!given).then_some(*cue)
@@ -573,8 +578,8 @@ pub fn check_point(point: &str, evidence: &Evidence, earlier: &[&str], max_words
     let staying = |negated: &[&str], other: &[&str]| {
         lang == "en" && negated.iter().all(|t| negations_of_staying(t).0.is_empty()) && other.iter().all(|t| !negations_of_staying(t).1)
     };
-    let staying_source = source_neg.len() > 0 && point_neg.is_empty() && staying(&evidence.sentences, &[point]);
-    let staying_point = point_neg.len() > 0 && source_neg.is_empty() && staying(&[point], &evidence.sentences);
+    let staying_source = !source_neg.is_empty() && point_neg.is_empty() && staying(&evidence.sentences, &[point]);
+    let staying_point = !point_neg.is_empty() && source_neg.is_empty() && staying(&[point], &evidence.sentences);
     checks.push(match (point_neg.is_empty(), source_neg.is_empty()) {
         _ if staying_source || staying_point => Check::pass(CheckKind::Polarity),
         (true, false) => Check::fail(CheckKind::Polarity, format!("the cited sentences negate (\"{}\"), the point does not", source_neg.join("\", \""))),
