@@ -164,8 +164,8 @@ fn reversal_spans(words: &[&str]) -> Vec<(usize, usize)> {
             continue;
         }
         if let Some(r) = REVERSALS.iter().find(|r| w.starts_with(**r)) {
-            // "shut" counts as "shut down"; "cut" only with "off"
-            if (r.starts_with("shut") && words.get(i + 1) != Some(&"down")) || (*r == "exit" && w.len() > 6) {
+            // "shut" counts as "shut down"
+            if r.starts_with("shut") && words.get(i + 1) != Some(&"down") {
                 continue;
             }
             out.push((i, i));
@@ -726,6 +726,8 @@ mod tests {
         assert_eq!(failed(&check_point("Cloudflare and Akamai have called for the suspension of their services in Russia.", &ev, &[], 40)), vec![CheckKind::Polarity]);
         let refused = Evidence { sentences: vec!["Cloudflare keeps its network in Russia."], language: "en", title: None };
         assert!(failed(&check_point("Cloudflare refused to leave Russia.", &refused, &[], 40)).is_empty());
+        assert!(failed(&check_point("Cloudflare is not exiting Russia.", &refused, &[], 40)).is_empty(), "every form of exit is a leaving");
+        assert_eq!(failed(&check_point("Cloudflare is exiting Russia.", &ev, &[], 40)), vec![CheckKind::Polarity]);
         assert_eq!(failed(&check_point("Cloudflare refused to keep its network in Russia.", &refused, &[], 40)), vec![CheckKind::Polarity]);
     }
 
