@@ -627,7 +627,9 @@ mod kernels {
                     match simd {
                         // one activation row (decoding) stays on AVX2: the 512-bit kernel saves
                         // multiplies per activation row, and with one row the unpacking it adds ate
-                        // the saving (1.5B Q4_K_M decoding 8.5 vs 9.1 tok/s, medians of 3)
+                        // the saving (1.5B Q4_K_M decoding 8.3 vs 9.4 tok/s with it for all rows,
+                        // medians of 3 alternated `vertolk bench llm` runs on a machine that drifts
+                        // ±13 %: not faster, at best)
                         $(Simd::Avx512 if R > 1 => return unsafe { avx512::$avx512::<R>(w, a) },)?
                         Simd::Avx2 | Simd::Avx512 => return unsafe { avx2::$avx::<R>(w, a) },
                         Simd::Portable => {}
@@ -794,7 +796,7 @@ mod avx2 {
     }
 
     #[inline(always)]
-    pub(super) unsafe fn hsum(v: __m256) -> f32 {
+    unsafe fn hsum(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -910,7 +912,7 @@ mod avx2 {
     /// The mins term `Σ_s m_s·Σ_{32 values of s} y` of one row of a super-block as 4 i32 lanes (ggml's
     /// pairwise sums of `bsums`, then `madd` with the mins), widened to 8 lanes with zeros above.
     #[inline(always)]
-    pub(super) unsafe fn mins_term(mins: __m128i, y: &ActBlockK) -> __m256i {
+    unsafe fn mins_term(mins: __m128i, y: &ActBlockK) -> __m256i {
         let q8sums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
         let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256::<1>(q8sums));
         _mm256_zextsi128_si256(_mm_madd_epi16(mins, q8s))
@@ -956,7 +958,7 @@ mod avx2 {
     /// The scales and mins of a Q4_K/Q5_K super-block as i16: the 8 scales in both 128-bit halves
     /// (for in-lane shuffles), and the 8 mins.
     #[inline(always)]
-    pub(super) unsafe fn k4_scales(blk: &[u8]) -> (__m256i, __m128i) {
+    unsafe fn k4_scales(blk: &[u8]) -> (__m256i, __m128i) {
         let (sc, mn) = k4_scales_mins(&blk[4..16]);
         let sc = _mm_cvtepu8_epi16(_mm_loadl_epi64(sc.as_ptr() as *const __m128i));
         let mn = _mm_cvtepu8_epi16(_mm_loadl_epi64(mn.as_ptr() as *const __m128i));
