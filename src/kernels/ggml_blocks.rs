@@ -1588,8 +1588,10 @@ mod speed {
     #[ignore = "a measurement"]
     fn kernel_rates() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let (n, k) = (8960, 1536);
-        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q6K] {
+        // the 1.5B's feed-forward shapes: gate/up (8960 rows of 1536) and down (1536 rows of 8960, whose
+        // rows are too long for more than 2–3 in an L1 tile)
+        let shapes = [(8960, 1536, GgmlDType::Q8_0), (8960, 1536, GgmlDType::Q4K), (8960, 1536, GgmlDType::Q6K), (1536, 8960, GgmlDType::Q4K), (1536, 8960, GgmlDType::Q6K)];
+        for (n, k, dtype) in shapes {
             let w = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
             let m = BlockMatrix::from_qtensor(&QTensor::quantize(&w, dtype).unwrap()).unwrap().unwrap();
             for rows in [1usize, 64, 512] {
