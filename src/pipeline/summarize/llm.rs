@@ -3,19 +3,22 @@
 //! point is then checked against those sentences ([`check_point`], and the model's own support verdict
 //! when a judge threshold is set). A point that fails is rewritten once with the failure named; if the
 //! rewrite fails too it is replaced by the sentences it cites (English text) or dropped (another
-//! language: a German quote is no English summary), and the summary records which.
+//! language: a German quote is no English summary), and the summary records which. An amount in the
+//! article's lead that no point states is then asked for in a point of its own
+//! ([`unstated_lead_amounts`]), checked the same way.
 //!
 //! Articles longer than the working context are cut into runs of sentences that fit; each run gets its
 //! share of the points (ids stay the article's), so nothing is truncated.
 use std::time::Instant;
 
 use super::points::{parse_points, DraftPoint, LineGrammar, PointGrammar};
-use super::prompts::{PromptTemplate, PROMPT_POINTS, PROMPT_POINTS_DIRECT, PROMPT_POINT_RETRY, PROMPT_TITLE};
+use super::prompts::{PromptTemplate, PROMPT_POINTS, PROMPT_POINTS_DIRECT, PROMPT_POINT_AMOUNT, PROMPT_POINT_RETRY, PROMPT_TITLE};
 use super::verify::support_log_odds;
 use super::{language_name, Article, DroppedPoint, PointStatus, Summarizer, Summary, SummaryMethod, SummaryPoint, TextWriter};
 use crate::error::{Error, Result};
 use crate::generation::constraint::Constraint;
 use crate::models::llm::{Generated, GgufLlm, SamplingParams};
+use crate::pipeline::factcheck::quantities::{quantities, supports, Kind, Quantity, Unit};
 use crate::pipeline::factcheck::{align, check_point, incomplete, not_english, Check, CheckKind, Evidence};
 use crate::pipeline::segment::body_sentences;
 
@@ -35,6 +38,7 @@ pub struct LlmSummarizer {
     pub prompt: PromptTemplate,
     pub direct_prompt: PromptTemplate,
     pub retry_prompt: PromptTemplate,
+    pub amount_prompt: PromptTemplate,
     pub title_prompt: PromptTemplate,
     /// Log-odds of "yes" below which the model's support verdict fails a point; `None`: no verdict.
     pub judge_threshold: Option<f32>,
@@ -84,6 +88,7 @@ impl LlmSummarizer {
             prompt: PromptTemplate::parse(PROMPT_POINTS),
             direct_prompt: PromptTemplate::parse(PROMPT_POINTS_DIRECT),
             retry_prompt: PromptTemplate::parse(PROMPT_POINT_RETRY),
+            amount_prompt: PromptTemplate::parse(PROMPT_POINT_AMOUNT),
             title_prompt: PromptTemplate::parse(PROMPT_TITLE),
             judge_threshold: None,
             point_words: POINT_WORDS,
@@ -138,6 +143,39 @@ impl LlmSummarizer {
         let g = self.model.chat_constrained(&system, &user, &self.params(self.budget_tokens(1)), &mut grammar)?;
         Ok((parse_points(&g.text, sentences.len()).into_iter().next(), g))
     }
+
+    /// A point on sentence `id`, asked for because it gives `amounts` no point states; the sentence
+    /// before it is shown too (it is often what "the company" refers to). `None`: no valid point.
+    fn point_for(&mut self, id: usize, amounts: &[String], sentences: &[String], article: &Article) -> Result<(Option<DraftPoint>, Generated)> {
+        let first = id.saturating_sub(1).max(1);
+        let shown: String = (first..=id).filter_map(|c| sentences.get(c - 1).map(|s| format!("[{c}] {s}\n"))).collect();
+        let in_language = if article.language == "en" { String::new() } else { format!(" (in {})", language_name(&article.language)) };
+        let (mw, ids) = (self.point_words.to_string(), id.to_string());
+        let (system, user) =
+            self.amount_prompt.fill(&[("in_language", &in_language), ("sentences", shown.trim_end()), ("id", &ids), ("amounts", &amounts.join(", ")), ("max_words", &mw)]);
+        let mut grammar = PointGrammar::with_range(first, id, 1, POINT_WORDS_HARD);
+        let g = self.model.chat_constrained(&system, &user, &self.params(self.budget_tokens(1)), &mut grammar)?;
+        Ok((parse_points(&g.text, sentences.len()).into_iter().next(), g))
+    }
+}
+
+/// Sentences of the article's first third (at least its first 3) that give an amount (money, a
+/// percentage, a number scaled by million/Mrd./miljard) which no point states, with those amounts, in
+/// article order. A news article puts its key figures in its lead; the 1.5B in `--direct` left 002's
+/// valuation ("3,5 miljard dollar", sentence 6) out of every point, and nothing else caught it.
+fn unstated_lead_amounts(points: &[SummaryPoint], sentences: &[String], lang: &str) -> Vec<(usize, Vec<Quantity>)> {
+    let stated: Vec<_> = points.iter().flat_map(|p| quantities(&p.text, "en")).collect();
+    let lead = (sentences.len() / 3).max(3).min(sentences.len());
+    (1..=lead)
+        .filter_map(|id| {
+            let missing: Vec<Quantity> = quantities(&sentences[id - 1], lang)
+                .into_iter()
+                .filter(|q| q.kind == Kind::Amount && (q.scaled || q.unit != Unit::None))
+                .filter(|q| !stated.iter().any(|h| supports(q, h)))
+                .collect();
+            (!missing.is_empty()).then_some((id, missing))
+        })
+        .collect()
 }
 
 /// The ids (from 1, in article order) of the `k` sentences `text` most likely rests on
@@ -151,7 +189,6 @@ fn closest_sentences(text: &str, sentences: &[String], k: usize) -> Vec<usize> {
 
 /// Amounts (money, percentages, scaled numbers) of the cited sentences that `text` does not state.
 fn omitted_amounts(text: &str, citations: &[usize], sentences: &[String], lang: &str) -> Vec<String> {
-    use crate::pipeline::factcheck::quantities::{quantities, supports, Kind, Unit};
     let have = quantities(text, "en");
     citations
         .iter()
@@ -161,6 +198,25 @@ fn omitted_amounts(text: &str, citations: &[usize], sentences: &[String], lang: 
         .filter(|q| !have.iter().any(|h| supports(q, h)))
         .map(|q| q.text)
         .collect()
+}
+
+/// A point asked for on sentence `id` because it gives the `missing` amounts, with its `checks`: kept
+/// when it cites that sentence, passes every check and states one of them; else dropped, saying why.
+fn asked_point(d: DraftPoint, id: usize, missing: &[Quantity], mut checks: Vec<Check>) -> std::result::Result<SummaryPoint, DroppedPoint> {
+    let amounts: Vec<&str> = missing.iter().map(|q| q.text.as_str()).collect();
+    let stated = quantities(&d.text, "en");
+    let mut why: Vec<String> = checks.iter().filter(|c| !c.ok).map(|c| c.detail.clone()).collect();
+    if !d.citations.contains(&id) {
+        why.push(format!("asked for sentence {id}, it cites {:?}", d.citations));
+    }
+    if !missing.iter().any(|q| stated.iter().any(|h| supports(q, h))) {
+        why.push(format!("asked for sentence {id}'s {}, it does not state them", amounts.join(", ")));
+    }
+    if !why.is_empty() {
+        return Err(DroppedPoint { text: d.text, citations: d.citations, reason: why.join("; ") });
+    }
+    checks.push(Check { check: CheckKind::Numbers, ok: true, detail: format!("asked for: sentence {id} gives {}, which no point stated", amounts.join(", ")) });
+    Ok(SummaryPoint { text: d.text, citations: d.citations, status: PointStatus::Verified, checks, draft: None })
 }
 
 /// Pieces of `text` of at most `budget` (by `count`), cut at spaces where possible, in order, and
@@ -334,6 +390,29 @@ impl Summarizer for LlmSummarizer {
                 dropped.push(DroppedPoint { text: d.text, citations: d.citations, reason: why.join("; ") });
             }
         }
+        // Key figures of the lead that no point states get a point of their own, while the summary has
+        // room (at most the points asked for); kept only if it passes every check and states them.
+        for (id, missing) in unstated_lead_amounts(&points, &sentences, &article.language) {
+            if points.len() >= n_points {
+                break;
+            }
+            let amounts: Vec<String> = missing.iter().map(|q| q.text.clone()).collect();
+            let (draft, g) = self.point_for(id, &amounts, &sentences, article)?;
+            prompt_tokens += g.prompt_tokens;
+            generated_tokens += g.generated_tokens;
+            let Some(d) = draft else { continue };
+            let earlier: Vec<String> = points.iter().map(|p| p.text.clone()).collect();
+            let earlier: Vec<&str> = earlier.iter().map(String::as_str).collect();
+            let checks = self.check(&d.text, &d.citations, &sentences, article, &earlier, true)?;
+            match asked_point(d, id, &missing, checks) {
+                Ok(p) => {
+                    // in article order among the points after the first (the first says what it is about)
+                    let at = points.iter().skip(1).position(|q| q.citations.iter().min().is_some_and(|&c| c > id)).map_or(points.len(), |i| i + 1);
+                    points.insert(at, p);
+                }
+                Err(d) => dropped.push(d),
+            }
+        }
         // A news article's first body sentence is its main fact; when no point rests on it, it is
         // quoted as the first point (English text only; a `--direct` summary cannot quote its source).
         // The 1.5B left 000's lead ($35 billion, the download charts) out of every point.
@@ -399,6 +478,45 @@ impl TextWriter for LlmSummarizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lead_amounts_no_point_states_are_found() {
+        let sentences: Vec<String> = [
+            "Cloudflare maakt zich klaar voor een beursgang.",
+            "De beursgang moet Cloudflare een financiële injectie geven.",
+            "Cloudflare zou ongeveer 3,5 miljard dollar waard zijn.",
+            "Het bedrijf werd tien jaar geleden opgericht.",
+            "Het heeft 200 datacenters.",
+            "Een klant betaalde 5 miljoen euro.",
+        ]
+        .map(String::from)
+        .to_vec();
+        let point = |t: &str| SummaryPoint { text: t.into(), citations: vec![1], status: PointStatus::Verified, checks: vec![], draft: None };
+        // only amounts with a unit or a scale, and only in the first third (at least 3 sentences): not the
+        // bare 200, not the 5 million euros of sentence 6
+        let found = unstated_lead_amounts(&[point("Cloudflare is preparing an IPO.")], &sentences, "nl");
+        assert_eq!(found.iter().map(|(id, q)| (*id, q.len())).collect::<Vec<_>>(), vec![(3, 1)]);
+        // stated by any point, whatever it cites, it is not asked for again; stated wrongly, it still is
+        assert!(unstated_lead_amounts(&[point("Cloudflare is worth about 3.5 billion dollars.")], &sentences, "nl").is_empty());
+        assert_eq!(unstated_lead_amounts(&[point("Cloudflare is worth about 3.5 million dollars.")], &sentences, "nl").len(), 1);
+    }
+
+    #[test]
+    fn an_asked_for_point_is_kept_only_when_it_states_the_amount_of_its_sentence() {
+        let missing = quantities("Cloudflare zou ongeveer 3,5 miljard dollar waard zijn.", "nl");
+        let ok = || vec![Check { check: CheckKind::Names, ok: true, detail: String::new() }];
+        let draft = |t: &str, c: Vec<usize>| DraftPoint { text: t.into(), citations: c };
+        let kept = asked_point(draft("Cloudflare is said to be worth about 3.5 billion dollars.", vec![6]), 6, &missing, ok()).unwrap();
+        assert!(kept.checks.iter().any(|c| c.detail.starts_with("asked for: sentence 6 gives 3,5 miljard dollar")), "{kept:?}");
+        // the trap (millions), another sentence, a failed check: dropped, with the reason
+        let wrong = asked_point(draft("Cloudflare is worth about 3.5 million dollars.", vec![6]), 6, &missing, ok()).unwrap_err();
+        assert!(wrong.reason.contains("does not state them"), "{wrong:?}");
+        let elsewhere = asked_point(draft("Cloudflare is worth about 3.5 billion dollars.", vec![5]), 6, &missing, ok()).unwrap_err();
+        assert!(elsewhere.reason.contains("it cites [5]"), "{elsewhere:?}");
+        let failed = vec![Check { check: CheckKind::Names, ok: false, detail: "not named in the cited sentences: SEC".into() }];
+        let named = asked_point(draft("The SEC values Cloudflare at 3.5 billion dollars.", vec![6]), 6, &missing, failed).unwrap_err();
+        assert_eq!(named.reason, "not named in the cited sentences: SEC");
+    }
 
     #[test]
     fn long_sentences_are_shown_whole_in_parts() {

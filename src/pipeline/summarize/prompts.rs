@@ -9,6 +9,8 @@ pub const PROMPT_POINTS: &str = include_str!("../../../prompts/points.txt");
 pub const PROMPT_POINTS_DIRECT: &str = include_str!("../../../prompts/points_direct.txt");
 /// A failed point, with what failed → its rewrite.
 pub const PROMPT_POINT_RETRY: &str = include_str!("../../../prompts/point_retry.txt");
+/// A lead sentence's amount that no point states → a point on that sentence.
+pub const PROMPT_POINT_AMOUNT: &str = include_str!("../../../prompts/point_amount.txt");
 /// A headline → English (`--direct`).
 pub const PROMPT_TITLE: &str = include_str!("../../../prompts/title.txt");
 /// Two articles' facts → the one fact both state (a briefing bullet citing both).
@@ -54,7 +56,7 @@ mod tests {
     fn templates_fill_placeholders() {
         let t = PromptTemplate::parse("sys {x}\n---\nuser {x} {y}");
         assert_eq!(t.fill(&[("x", "1"), ("y", "2")]), ("sys 1".to_string(), "user 1 2".to_string()));
-        for p in [PROMPT_POINTS, PROMPT_POINTS_DIRECT, PROMPT_POINT_RETRY, PROMPT_TITLE, PROMPT_JOINT] {
+        for p in [PROMPT_POINTS, PROMPT_POINTS_DIRECT, PROMPT_POINT_RETRY, PROMPT_POINT_AMOUNT, PROMPT_TITLE, PROMPT_JOINT] {
             let t = PromptTemplate::parse(p);
             assert!(!t.system.is_empty() && !t.user.is_empty());
         }
