@@ -164,18 +164,25 @@ impl LlmSummarizer {
 /// article order. A news article puts its key figures in its lead; the 1.5B in `--direct` left 002's
 /// valuation ("3,5 miljard dollar", sentence 6) out of every point, and nothing else caught it.
 fn unstated_lead_amounts(points: &[SummaryPoint], sentences: &[String], lang: &str) -> Vec<(usize, Vec<Quantity>)> {
-    let stated: Vec<_> = points.iter().flat_map(|p| quantities(&p.text, "en")).collect();
+    let stated: Vec<Quantity> = points.iter().flat_map(|p| quantities(&p.text, "en")).collect();
     let lead = (sentences.len() / 3).max(3).min(sentences.len());
     (1..=lead)
         .filter_map(|id| {
             let missing: Vec<Quantity> = quantities(&sentences[id - 1], lang)
                 .into_iter()
                 .filter(|q| q.kind == Kind::Amount && (q.scaled || q.unit != Unit::None))
-                .filter(|q| !stated.iter().any(|h| supports(q, h)))
+                .filter(|q| !stated.iter().any(|h| states(q, h)))
                 .collect();
             (!missing.is_empty()).then_some((id, missing))
         })
         .collect()
+}
+
+/// Does `claim` state the amount `source` gives, its scale included? Stricter than [`supports`], which
+/// lets "3.5 dollars" pass for "3,5 miljard dollar" (nothing wrong is claimed there, but the amount is
+/// not stated either).
+fn states(source: &Quantity, claim: &Quantity) -> bool {
+    supports(source, claim) && (claim.scaled || !source.scaled)
 }
 
 /// The ids (from 1, in article order) of the `k` sentences `text` most likely rests on
@@ -209,7 +216,7 @@ fn asked_point(d: DraftPoint, id: usize, missing: &[Quantity], mut checks: Vec<C
     if !d.citations.contains(&id) {
         why.push(format!("asked for sentence {id}, it cites {:?}", d.citations));
     }
-    if !missing.iter().any(|q| stated.iter().any(|h| supports(q, h))) {
+    if !missing.iter().any(|q| stated.iter().any(|h| states(q, h))) {
         why.push(format!("asked for sentence {id}'s {}, it does not state them", amounts.join(", ")));
     }
     if !why.is_empty() {
@@ -392,22 +399,29 @@ impl Summarizer for LlmSummarizer {
         }
         // Key figures of the lead that no point states get a point of their own, while the summary has
         // room (at most the points asked for); kept only if it passes every check and states them.
-        for (id, missing) in unstated_lead_amounts(&points, &sentences, &article.language) {
+        let asked: Vec<usize> = unstated_lead_amounts(&points, &sentences, &article.language).into_iter().map(|(id, _)| id).collect();
+        for id in asked {
             if points.len() >= n_points {
                 break;
             }
+            // a point kept for an earlier sentence may state this one's amounts too
+            let Some((_, missing)) = unstated_lead_amounts(&points, &sentences, &article.language).into_iter().find(|(i, _)| *i == id) else { continue };
             let amounts: Vec<String> = missing.iter().map(|q| q.text.clone()).collect();
             let (draft, g) = self.point_for(id, &amounts, &sentences, article)?;
             prompt_tokens += g.prompt_tokens;
             generated_tokens += g.generated_tokens;
-            let Some(d) = draft else { continue };
+            let Some(d) = draft else {
+                tracing::debug!(sentence = id, reply = %g.text, "asked for a lead amount's point, got no valid point");
+                continue;
+            };
             let earlier: Vec<String> = points.iter().map(|p| p.text.clone()).collect();
             let earlier: Vec<&str> = earlier.iter().map(String::as_str).collect();
             let checks = self.check(&d.text, &d.citations, &sentences, article, &earlier, true)?;
             match asked_point(d, id, &missing, checks) {
                 Ok(p) => {
                     // in article order among the points after the first (the first says what it is about)
-                    let at = points.iter().skip(1).position(|q| q.citations.iter().min().is_some_and(|&c| c > id)).map_or(points.len(), |i| i + 1);
+                    let first = p.citations.iter().copied().min().unwrap_or(id);
+                    let at = points.iter().skip(1).position(|q| q.citations.iter().min().is_some_and(|&c| c > first)).map_or(points.len(), |i| i + 1);
                     points.insert(at, p);
                 }
                 Err(d) => dropped.push(d),
@@ -483,22 +497,28 @@ mod tests {
     fn lead_amounts_no_point_states_are_found() {
         let sentences: Vec<String> = [
             "Cloudflare maakt zich klaar voor een beursgang.",
-            "De beursgang moet Cloudflare een financiële injectie geven.",
+            "Het heeft 200 datacenters.",
             "Cloudflare zou ongeveer 3,5 miljard dollar waard zijn.",
             "Het bedrijf werd tien jaar geleden opgericht.",
-            "Het heeft 200 datacenters.",
+            "De beursgang moet Cloudflare een financiële injectie geven.",
             "Een klant betaalde 5 miljoen euro.",
         ]
         .map(String::from)
         .to_vec();
         let point = |t: &str| SummaryPoint { text: t.into(), citations: vec![1], status: PointStatus::Verified, checks: vec![], draft: None };
-        // only amounts with a unit or a scale, and only in the first third (at least 3 sentences): not the
-        // bare 200, not the 5 million euros of sentence 6
-        let found = unstated_lead_amounts(&[point("Cloudflare is preparing an IPO.")], &sentences, "nl");
-        assert_eq!(found.iter().map(|(id, q)| (*id, q.len())).collect::<Vec<_>>(), vec![(3, 1)]);
-        // stated by any point, whatever it cites, it is not asked for again; stated wrongly, it still is
+        let ids = |found: Vec<(usize, Vec<Quantity>)>| found.iter().map(|(id, q)| (*id, q.len())).collect::<Vec<_>>();
+        // only amounts with a unit or a scale (not the bare 200 of sentence 2), and only in the first
+        // third, at least 3 sentences (not the 5 million euros of sentence 6)
+        assert_eq!(ids(unstated_lead_amounts(&[point("Cloudflare is preparing an IPO.")], &sentences, "nl")), vec![(3, 1)]);
+        // stated by any point, whatever it cites, it is not asked for again; stated wrongly, or without
+        // its scale, it still is
         assert!(unstated_lead_amounts(&[point("Cloudflare is worth about 3.5 billion dollars.")], &sentences, "nl").is_empty());
         assert_eq!(unstated_lead_amounts(&[point("Cloudflare is worth about 3.5 million dollars.")], &sentences, "nl").len(), 1);
+        assert_eq!(unstated_lead_amounts(&[point("Cloudflare is worth about 3.5 dollars.")], &sentences, "nl").len(), 1);
+        // a third of 12 sentences is 4: sentence 4's amount counts; an article of one sentence is its lead
+        let twelve: Vec<String> = (1..=12).map(|i| if i == 4 { "Het kost 12 procent meer.".to_string() } else { format!("Zin {i} zonder bedrag.") }).collect();
+        assert_eq!(ids(unstated_lead_amounts(&[], &twelve, "nl")), vec![(4, 1)]);
+        assert_eq!(ids(unstated_lead_amounts(&[], &sentences[2..3], "nl")), vec![(1, 1)]);
     }
 
     #[test]
@@ -511,6 +531,8 @@ mod tests {
         // the trap (millions), another sentence, a failed check: dropped, with the reason
         let wrong = asked_point(draft("Cloudflare is worth about 3.5 million dollars.", vec![6]), 6, &missing, ok()).unwrap_err();
         assert!(wrong.reason.contains("does not state them"), "{wrong:?}");
+        let unscaled = asked_point(draft("Cloudflare is worth about 3.5 dollars.", vec![6]), 6, &missing, ok()).unwrap_err();
+        assert!(unscaled.reason.contains("does not state them"), "{unscaled:?}");
         let elsewhere = asked_point(draft("Cloudflare is worth about 3.5 billion dollars.", vec![5]), 6, &missing, ok()).unwrap_err();
         assert!(elsewhere.reason.contains("it cites [5]"), "{elsewhere:?}");
         let failed = vec![Check { check: CheckKind::Names, ok: false, detail: "not named in the cited sentences: SEC".into() }];
