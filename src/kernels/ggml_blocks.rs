@@ -1000,9 +1000,6 @@ mod avx2 {
 
     q45_k_entries!("avx2,fma");
 
-    /// Q6_K against Q8_K, as ggml's `ggml_vec_dot_q6_K_q8_K`: the unsigned 6-bit values `q` (0..64)
-    /// times each row's bytes (`maddubs`: 63·127·2 < 2¹⁵), times the 16-value scales (`madd`), summed in
-    /// i32, minus `32·Σ sc·Σy` from the row's 16-value sums; then `d·d_y·Σ` in float.
     /// A Q6_K block's scale `d`, its 16 scales as bytes and as i16.
     #[inline(always)]
     pub(super) unsafe fn q6_header(blk: &[u8]) -> (f32, __m128i, __m256i) {

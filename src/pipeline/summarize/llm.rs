@@ -170,12 +170,16 @@ fn unstated_lead_amounts(points: &[SummaryPoint], sentences: &[String], lang: &s
         .filter_map(|id| {
             let missing: Vec<Quantity> = quantities(&sentences[id - 1], lang)
                 .into_iter()
-                .filter(|q| q.kind == Kind::Amount && (q.scaled || q.unit != Unit::None))
-                .filter(|q| !stated.iter().any(|h| states(q, h)))
+                .filter(|q| is_key_amount(q) && !stated.iter().any(|h| states(q, h)))
                 .collect();
             (!missing.is_empty()).then_some((id, missing))
         })
         .collect()
+}
+
+/// An amount a summary should carry: money, a percentage, a number with a scale word (not a bare count).
+fn is_key_amount(q: &Quantity) -> bool {
+    q.kind == Kind::Amount && (q.scaled || q.unit != Unit::None)
 }
 
 /// Does `claim` state the amount `source` gives, its scale included? Stricter than [`supports`], which
@@ -201,7 +205,7 @@ fn omitted_amounts(text: &str, citations: &[usize], sentences: &[String], lang: 
         .iter()
         .filter_map(|&c| sentences.get(c - 1))
         .flat_map(|s| quantities(s, lang))
-        .filter(|q| q.kind == Kind::Amount && (q.scaled || q.unit != Unit::None))
+        .filter(is_key_amount)
         .filter(|q| !have.iter().any(|h| supports(q, h)))
         .map(|q| q.text)
         .collect()
