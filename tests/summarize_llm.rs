@@ -258,3 +258,74 @@ fn decoder_follows_llama_cpp_token_for_token() {
         assert!(worst <= 0.5, "{name}: llama.cpp's token was {worst} below our top logit");
     }
 }
+
+/// A prompt continued from a cached prefix (the live cache or one kept aside, at whatever token the
+/// prompts part) gives the next-token logits of a freshly loaded model bit for bit, also after a
+/// generation (whose positions must not be taken for prompt ones), and the caches were in fact used.
+/// SmolLM2 runs the Q4_1/Q8_0 kernels, the Qwen2.5 0.5B the K-quant ones (512-bit where the CPU has them).
+#[test]
+#[ignore = "needs the real GGUF weights (VERTOLK_LLM_DIR); .ci/run fetches them"]
+fn prompts_continued_from_cached_prefixes_equal_fresh_runs() {
+    use candle_core::Device;
+    use vertolk::models::llm::{GgufLlm, SamplingParams};
+    let text = std::fs::read_to_string(seed("004_cfe423b33326e34a.txt")).unwrap();
+    let article: String = text.split_whitespace().take(160).collect::<Vec<_>>().join(" ");
+    let (editor, judge) = ("You are a careful news editor.", "You check summaries. Answer yes or no.");
+    let points = |n: usize| format!("The article:\n{article}\n\nWrite the {n} most important facts of this article.");
+    let verdict = |claim: &str| format!("Sentences from the article:\n- {article}\n\nClaim: {claim}\n\nDo the sentences say this? Answer yes or no.");
+    let prompts: Vec<(&str, String)> = vec![
+        (editor, points(3)),
+        (judge, verdict("Cloudflare opened an office.")),
+        (editor, points(5)),                               // the kept editor prompt, cut after the article
+        (judge, verdict("Cloudflare closed an office.")),  // the kept judge prompt, cut at the claim
+        (editor, points(5)),                               // the whole prompt again
+        (editor, format!("{}\n\nAnd one more.", points(5))), // extends the live one
+    ];
+    for model in [smol(), qwen()] {
+        let mut warm = GgufLlm::load(std::path::Path::new(&model), &Device::Cpu).unwrap();
+        for (i, (system, user)) in prompts.iter().enumerate() {
+            if i == 2 {
+                // a generation in between: its positions sit in the live cache after the prompt's
+                let params = SamplingParams { max_new_tokens: 8, temperature: None, ..SamplingParams::default() };
+                warm.chat(system, user, &params).unwrap();
+            }
+            let got = warm.next_token_logits(system, user).unwrap();
+            let mut fresh = GgufLlm::load(std::path::Path::new(&model), &Device::Cpu).unwrap();
+            let want = fresh.next_token_logits(system, user).unwrap();
+            assert!(got == want, "{model}: prompt {i} continued from the cache differs from a fresh run");
+        }
+        let counts = warm.prompt_counts();
+        let total: u64 = prompts.iter().map(|(s, u)| warm.encode(&warm.chat.render(s, u)).unwrap().len() as u64).sum();
+        println!("{model}: {counts:?} of {total} prompt positions (one generation's prompt besides)");
+        // prompts 2..6 share at least the article (~200 tokens) with a cached one
+        assert!(counts.reused >= 4 * 150, "{model}: only {} positions reused", counts.reused);
+    }
+}
+
+/// Speculative decoding keeps greedy output token for token: the 1.5B checking the 0.5B's guesses
+/// writes what the 1.5B writes alone; and a model drafting for itself has every guess accepted (its
+/// checking pass computes each row exactly as a decoding step does, so nothing is lost to rounding).
+#[test]
+#[ignore = "needs the real GGUF weights (VERTOLK_LLM_DIR); .ci/run fetches them"]
+fn speculative_decoding_keeps_greedy_output() {
+    use candle_core::Device;
+    use vertolk::models::llm::{GgufLlm, SamplingParams};
+    let text = std::fs::read_to_string(seed("004_cfe423b33326e34a.txt")).unwrap();
+    let article: String = text.split_whitespace().take(120).collect::<Vec<_>>().join(" ");
+    let big = llm_dir().join("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf");
+    let params = SamplingParams { max_new_tokens: 24, ..SamplingParams::default() };
+    let load = |p: &std::path::Path| GgufLlm::load(p, &Device::Cpu).unwrap();
+    let mut small = load(std::path::Path::new(&qwen()));
+    let prompt = small.chat.render("You are a careful news editor.", &format!("Summarize this article in two sentences:\n\n{article}"));
+    let alone = small.generate(&prompt, &params).unwrap();
+    let mut itself = load(std::path::Path::new(&qwen()));
+    let (spec, stats) = small.generate_speculative(&mut itself, &prompt, &params, 4).unwrap();
+    assert_eq!(spec.text, alone.text, "0.5B drafting for itself changed the output");
+    assert_eq!(stats.accepted, stats.drafted, "0.5B drafting for itself: {stats:?}");
+    let mut target = load(&big);
+    let alone = target.generate(&prompt, &params).unwrap();
+    let (spec, stats) = target.generate_speculative(&mut small, &prompt, &params, 4).unwrap();
+    println!("1.5B with the 0.5B drafting: {stats:?}; {:?}", spec.text);
+    assert_eq!(spec.text, alone.text, "the 1.5B's output changed with a draft");
+    assert!(stats.accepted > 0 && stats.passes < alone.generated_tokens, "{stats:?}");
+}

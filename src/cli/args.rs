@@ -172,6 +172,13 @@ pub enum BenchCommand {
         prompt: PathBuf,
         #[arg(long, default_value_t = 64)]
         gen: usize,
+        /// Also generate with this smaller GGUF (same tokenizer) drafting tokens for speculative
+        /// decoding, and report both runs and whether their outputs are identical.
+        #[arg(long, value_name = "FILE")]
+        draft: Option<PathBuf>,
+        /// Tokens the draft proposes per check (with --draft).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
+        draft_tokens: u16,
         /// Print one JSON line instead of a Markdown row.
         #[arg(long)]
         json: bool,

@@ -392,25 +392,24 @@ impl BlockMatrix {
     /// # Safety
     /// `dst` must have room for `m × ld` values, `col0 + self.n ≤ ld`, and no other thread may write
     /// these columns; `acts` must be `m` rows of this matrix's activation format.
-    unsafe fn panels_range(&self, acts: &Acts, m: usize, panels: std::ops::Range<usize>, dst: OutPtr, col0: usize, ld: usize) {
+    unsafe fn panels_range(&self, acts: &Acts, m: usize, panels: std::ops::Range<usize>, dst: OutPtr, col0: usize, ld: usize, simd: Simd) {
         use kernels::*;
         let out = Out { dst, col0, ld };
         match (self.kind, acts) {
-            (BlockKind::Q4_0, Acts::Q8(a)) => self.rows_with::<Q4_0>(a, m, panels, out),
-            (BlockKind::Q4_1, Acts::Q8(a)) => self.rows_with::<Q4_1>(a, m, panels, out),
-            (BlockKind::Q5_0, Acts::Q8(a)) => self.rows_with::<Q5_0>(a, m, panels, out),
-            (BlockKind::Q8_0, Acts::Q8(a)) => self.rows_with::<Q8_0>(a, m, panels, out),
-            (BlockKind::Q4_K, Acts::Q8K(a)) => self.rows_with::<Q4_K>(a, m, panels, out),
-            (BlockKind::Q5_K, Acts::Q8K(a)) => self.rows_with::<Q5_K>(a, m, panels, out),
-            (BlockKind::Q6_K, Acts::Q8K(a)) => self.rows_with::<Q6_K>(a, m, panels, out),
+            (BlockKind::Q4_0, Acts::Q8(a)) => self.rows_with::<Q4_0>(a, m, panels, out, simd),
+            (BlockKind::Q4_1, Acts::Q8(a)) => self.rows_with::<Q4_1>(a, m, panels, out, simd),
+            (BlockKind::Q5_0, Acts::Q8(a)) => self.rows_with::<Q5_0>(a, m, panels, out, simd),
+            (BlockKind::Q8_0, Acts::Q8(a)) => self.rows_with::<Q8_0>(a, m, panels, out, simd),
+            (BlockKind::Q4_K, Acts::Q8K(a)) => self.rows_with::<Q4_K>(a, m, panels, out, simd),
+            (BlockKind::Q5_K, Acts::Q8K(a)) => self.rows_with::<Q5_K>(a, m, panels, out, simd),
+            (BlockKind::Q6_K, Acts::Q8K(a)) => self.rows_with::<Q6_K>(a, m, panels, out, simd),
             // a layer's matrices share one activation format (checked when it is built)
             _ => unreachable!("{:?} weights with activations of another format", self.kind),
         }
     }
 
-    unsafe fn rows_with<K: RowDot>(&self, acts: &[K::Act], m: usize, panels: std::ops::Range<usize>, out: Out) {
+    unsafe fn rows_with<K: RowDot>(&self, acts: &[K::Act], m: usize, panels: std::ops::Range<usize>, out: Out, simd: Simd) {
         let nb = self.k / self.kind.block_values();
-        let simd = simd_level();
         let j0 = panels.start * ROWS_PER_PANEL;
         let j1 = (panels.end * ROWS_PER_PANEL).min(self.n);
         // Weight rows in tiles that fit L1 beside a group of 4 activation rows; the group then meets
@@ -492,6 +491,31 @@ fn simd_level() -> Simd {
     })
 }
 
+thread_local! {
+    static DECODING_KERNELS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with every block product on this thread on the kernels of one-row calls, whatever its
+/// rows: tokens checked together (speculative decoding's verification) then get, bit for bit, the
+/// logits that decoding them one at a time gives.
+pub fn with_decoding_kernels<T>(f: impl FnOnce() -> T) -> T {
+    let before = DECODING_KERNELS.with(|c| c.replace(true));
+    let out = f();
+    DECODING_KERNELS.with(|c| c.set(before));
+    out
+}
+
+/// The kernels a call of `m` rows runs. One activation row (decoding) runs the AVX2 kernels, faster
+/// there (see `row_dot!`). Calls with more rows run the widest kernels on every row, their 1–3-row
+/// tails included, so a row's sum does not depend on how many rows came with it: a prompt continued
+/// from a cached prefix then computes what a fresh run computes (`models/llm.rs`, `process_prompt`).
+fn level_for_rows(m: usize) -> Simd {
+    match simd_level() {
+        Simd::Avx512 if m == 1 || DECODING_KERNELS.with(|c| c.get()) => Simd::Avx2,
+        level => level,
+    }
+}
+
 /// `x (m × k)` times the stacked rows of `parts` (all of width `k`, one activation format) → `m × Σn`.
 fn matmul_parts(parts: &[&BlockMatrix], x: &[f32], m: usize) -> Vec<f32> {
     let n: usize = parts.iter().map(|p| p.n).sum();
@@ -506,6 +530,7 @@ fn matmul_parts(parts: &[&BlockMatrix], x: &[f32], m: usize) -> Vec<f32> {
         ActFormat::Q8K => Acts::Q8K(quantize_rows_k(x, m, k)),
     };
     let panel_counts: Vec<usize> = parts.iter().map(|p| p.n.div_ceil(ROWS_PER_PANEL)).collect();
+    let simd = level_for_rows(m);
     let dst = OutPtr(out.as_mut_ptr());
     for_panel_ranges(panel_counts.iter().sum(), m * n * k, |range| {
         let (mut first_panel, mut col0) = (0, 0);
@@ -514,7 +539,7 @@ fn matmul_parts(parts: &[&BlockMatrix], x: &[f32], m: usize) -> Vec<f32> {
             if s < e {
                 // SAFETY: `out` has capacity m×n; each matrix writes its own columns col0..col0+p.n, and
                 // the panel ranges handed to the threads are disjoint and cover every panel once.
-                unsafe { p.panels_range(&acts, m, (s - first_panel)..(e - first_panel), dst, col0, n) };
+                unsafe { p.panels_range(&acts, m, (s - first_panel)..(e - first_panel), dst, col0, n, simd) };
             }
             first_panel += np;
             col0 += p.n;
@@ -625,12 +650,12 @@ mod kernels {
                     #[cfg(target_arch = "x86_64")]
                     #[allow(unreachable_patterns)]
                     match simd {
-                        // one activation row (decoding) stays on AVX2: the 512-bit kernel saves
-                        // multiplies per activation row, and with one row the unpacking it adds ate
-                        // the saving (1.5B Q4_K_M decoding 8.3 vs 9.4 tok/s with it for all rows,
+                        // `rows_with` picks AVX2 for one-row calls (decoding): the 512-bit kernel
+                        // saves multiplies per activation row, and with one row the unpacking it adds
+                        // ate the saving (1.5B Q4_K_M decoding 8.3 vs 9.4 tok/s with it for all rows,
                         // medians of 3 alternated `vertolk bench llm` runs on a machine that drifts
                         // ±13 %: not faster, at best)
-                        $(Simd::Avx512 if R > 1 => return unsafe { avx512::$avx512::<R>(w, a) },)?
+                        $(Simd::Avx512 => return unsafe { avx512::$avx512::<R>(w, a) },)?
                         Simd::Avx2 | Simd::Avx512 => return unsafe { avx2::$avx::<R>(w, a) },
                         Simd::Portable => {}
                     }
@@ -1363,19 +1388,6 @@ mod tests {
                             BlockKind::Q5_K => (kernels::Q5_K::dot::<4>(level, w, rows), kernels::Q5_K::dot::<1>(level, w, [rows[2]])),
                             _ => (kernels::Q6_K::dot::<4>(level, w, rows), kernels::Q6_K::dot::<1>(level, w, [rows[2]])),
                         };
-                        // one row runs on AVX2 (see `row_dot!`): the 512-bit kernel's own one-row sum
-                        let s1 = if level == Simd::Avx512 {
-                            // SAFETY: AVX-512 F/BW were detected (`simd_level`); the row widths match.
-                            unsafe {
-                                match mat.kind {
-                                    BlockKind::Q4_K => avx512::dot_q4_k::<1>(w, [rows[2]]),
-                                    BlockKind::Q5_K => avx512::dot_q5_k::<1>(w, [rows[2]]),
-                                    _ => avx512::dot_q6_k::<1>(w, [rows[2]]),
-                                }
-                            }
-                        } else {
-                            s1
-                        };
                         assert_eq!(s4[2], s1[0], "{dtype:?}: a row's sum does not depend on the rows beside it");
                         (s4.to_vec(), rows.iter().map(|r| portable::dot_k(mat.kind, w, r)).collect())
                     }
@@ -1385,6 +1397,25 @@ mod tests {
                 }
             }
         }
+        }
+    }
+
+    /// A row's output depends only on that row, never on how many rows share the call (2 or more) or
+    /// where it sits among them: every slice of 2..=11 rows of an 11-row product gives, bit for bit,
+    /// those rows of the whole product, for every block type. Prompt-prefix reuse rests on this.
+    #[test]
+    fn rows_do_not_depend_on_their_neighbours() {
+        let (n, k, m) = (40, 512, 11);
+        for dtype in ALL {
+            let mat = BlockMatrix::from_qtensor(&qtensor(dtype, n, k, 21)).unwrap().unwrap();
+            let x = values(m * k, 22);
+            let whole = mat.matmul(&x, m);
+            for start in 0..m - 1 {
+                for rows in 2..=m - start {
+                    let part = mat.matmul(&x[start * k..(start + rows) * k], rows);
+                    assert_eq!(part[..], whole[start * n..(start + rows) * n], "{dtype:?}: rows {start}..{} alone", start + rows);
+                }
+            }
         }
     }
 

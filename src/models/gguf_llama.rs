@@ -12,8 +12,8 @@
 //!   (appended in place; candle concatenates the whole cache every token), and decoding attends
 //!   straight from it: the query heads that share a K/V head read its rows together, positions are
 //!   split into chunks over the thread pool and merged with their maxima (flash-decoding). Prompt
-//!   chunks take candle's batched matmuls, each K/V head multiplied once by its group of query heads
-//!   rather than repeated per head.
+//!   rows take the same path, so a row's arithmetic never depends on the rows processed with it and
+//!   a cached prompt prefix can be reused at any token (`models/llm.rs`, `process_prompt`).
 //!
 //! Checked against llama.cpp token for token on the real SmolLM2 and Qwen2.5 files (tests/llm.rs).
 use std::sync::Arc;
@@ -298,6 +298,24 @@ impl ModelWeights {
         }
     }
 
+    /// The KV cache, taken out (an empty one left in its place), to be kept aside and put back with
+    /// [`restore_kv_cache`](Self::restore_kv_cache).
+    pub fn take_kv_cache(&mut self) -> Vec<HeadKvCache> {
+        self.layers.iter_mut().map(|l| std::mem::take(&mut l.kv)).collect()
+    }
+
+    /// Put back a cache from [`take_kv_cache`](Self::take_kv_cache) (or a copy of its prefix).
+    pub fn restore_kv_cache(&mut self, kv: Vec<HeadKvCache>) {
+        for (l, kv) in self.layers.iter_mut().zip(kv) {
+            l.kv = kv;
+        }
+    }
+
+    /// A copy of the first `positions` positions of a cache taken out with [`take_kv_cache`](Self::take_kv_cache).
+    pub fn kv_cache_prefix(&self, kv: &[HeadKvCache], positions: usize) -> Vec<HeadKvCache> {
+        kv.iter().map(|l| l.prefix(positions, self.cfg.head_dim)).collect()
+    }
+
     /// Positions in the KV cache.
     pub fn cached_positions(&self) -> usize {
         self.layers.first().map_or(0, |l| l.kv.len(self.cfg.head_dim))
@@ -306,6 +324,16 @@ impl ModelWeights {
     /// `tokens (1, seq)` at positions `pos..pos + seq` (after `pos` cached ones) → logits of the last
     /// position, `(1, vocab)`.
     pub fn forward(&mut self, tokens: &Tensor, pos: usize) -> Result<Tensor> {
+        self.forward_rows(tokens, pos, false)
+    }
+
+    /// As [`forward`](Self::forward), with the logits of every position, `(seq, vocab)` (checking
+    /// several drafted tokens at once).
+    pub fn forward_all(&mut self, tokens: &Tensor, pos: usize) -> Result<Tensor> {
+        self.forward_rows(tokens, pos, true)
+    }
+
+    fn forward_rows(&mut self, tokens: &Tensor, pos: usize, all: bool) -> Result<Tensor> {
         let (b, seq) = tokens.dims2()?;
         if b != 1 {
             candle_core::bail!("one sequence at a time (got a batch of {b})")
@@ -313,42 +341,29 @@ impl ModelWeights {
         if pos + seq > self.cfg.context_length {
             candle_core::bail!("{} positions exceed the model's context of {}", pos + seq, self.cfg.context_length)
         }
-        let mask = if seq > 1 { Some(self.mask(seq, pos)?) } else { None };
         let mut x = self.embedding.forward(tokens, self.cfg.hidden, &self.device)?;
         let cfg = &self.cfg;
         for layer in &mut self.layers {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, cfg.rms_norm_eps as f32)?;
-            let a = attention(cfg, layer, &h, (&self.cos, &self.sin), pos, mask.as_ref())?;
+            let a = attention(cfg, layer, &h, (&self.cos, &self.sin), pos)?;
             x = (x + a)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, cfg.rms_norm_eps as f32)?;
             let gu = layer.gate_up.forward(&h)?;
             let m = layer.down.forward(&(candle_nn::ops::silu(&gu[0])? * &gu[1])?)?;
             x = (x + m)?;
         }
-        let last = x.narrow(1, seq - 1, 1)?.squeeze(1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.output_norm, cfg.rms_norm_eps as f32)?;
-        self.output.forward(&last)
-    }
-
-    /// `(seq, cached + seq)`: 0 where a new token may attend, −∞ after it (built per prompt chunk, not
-    /// kept: prompts of every length would otherwise each leave one behind).
-    fn mask(&self, seq: usize, cached: usize) -> Result<Tensor> {
-        let total = cached + seq;
-        let v: Vec<f32> = (0..seq).flat_map(|i| (0..total).map(move |j| if j > cached + i { f32::NEG_INFINITY } else { 0.0 })).collect();
-        Tensor::from_vec(v, (seq, total), &self.device)
+        let rows = if all { x.squeeze(0)? } else { x.narrow(1, seq - 1, 1)?.squeeze(1)? };
+        let rows = candle_nn::ops::rms_norm(&rows, &self.output_norm, cfg.rms_norm_eps as f32)?;
+        self.output.forward(&rows)
     }
 }
-
-/// Query rows up to which attention is computed straight from the cache (decoding); longer prompt
-/// chunks go through candle's matmul, which is faster once there are many query rows.
-const FUSED_MAX_ROWS: usize = 4;
 
 /// The rows of `t` as one host vector (fused projections hand out narrowed views).
 fn host(t: &Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
 
-fn attention(cfg: &Config, layer: &mut Layer, h: &Tensor, rope: (&[f32], &[f32]), pos: usize, mask: Option<&Tensor>) -> Result<Tensor> {
+fn attention(cfg: &Config, layer: &mut Layer, h: &Tensor, rope: (&[f32], &[f32]), pos: usize) -> Result<Tensor> {
     let (_, seq, _) = h.dims3()?;
     let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
     let qkv = layer.qkv.forward(h)?;
@@ -365,24 +380,11 @@ fn attention(cfg: &Config, layer: &mut Layer, h: &Tensor, rope: (&[f32], &[f32])
     rope_rows(cfg, &mut q, nh, pos, rope);
     rope_rows(cfg, &mut k, nkv, pos, rope);
     layer.kv.append(&k, &v, nkv, hd);
-    let total = layer.kv.len(hd);
-    let scaling = 1.0 / (hd as f32).sqrt();
-    let group = nh / nkv;
-    let y = if seq <= FUSED_MAX_ROWS {
-        Tensor::from_vec(attend_cached(&q, &layer.kv, seq, pos, HeadDims { n_head: nh, n_kv_head: nkv, head_dim: hd }), (1, seq, nh * hd), h.device())?
-    } else {
-        let dev = h.device();
-        let (kt, vt) = layer.kv.tensors(hd, dev)?;
-        // Query heads h·g .. h·g + g share K/V head h: stack them as rows against that head's keys.
-        let qt = Tensor::from_vec(q, (1, seq, nh, hd), dev)?.transpose(1, 2)?.contiguous()?.reshape((1, nkv, group * seq, hd))?;
-        let att = (qt.matmul(&kt.t()?)? * scaling as f64)?;
-        let att = match mask {
-            Some(m) => att.reshape((1, nkv, group, seq, total))?.broadcast_add(m)?.reshape((1, nkv, group * seq, total))?,
-            None => att,
-        };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        att.matmul(&vt)?.reshape((1, nh, seq, hd))?.transpose(1, 2)?.reshape((1, seq, nh * hd))?
-    };
+    // Every row, prompt or decoding, attends straight from the cache with the same arithmetic, so a
+    // row's output does not depend on which other rows share its chunk: a prompt continued from a
+    // cached prefix gives the logits a fresh run gives, bit for bit (see `process_prompt`).
+    let y = attend_cached(&q, &layer.kv, seq, pos, HeadDims { n_head: nh, n_kv_head: nkv, head_dim: hd });
+    let y = Tensor::from_vec(y, (1, seq, nh * hd), h.device())?;
     layer.attn_output.forward(&y)
 }
 

@@ -14,6 +14,7 @@ use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_p
 use tokenizers::Tokenizer;
 
 use super::gguf_llama;
+use crate::kernels::decode_attention::HeadKvCache;
 use crate::error::{Error, Result};
 use crate::generation::constraint::Constraint;
 use crate::tokenizer::gguf::{metadata_str, metadata_u32, tokenizer_from_gguf};
@@ -46,6 +47,28 @@ impl Weights {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// The KV cache taken out, to keep aside; `None` when this decoder's cache cannot be.
+    fn take_cache(&mut self) -> Option<Vec<HeadKvCache>> {
+        match self {
+            Weights::LlamaFamily(m) => Some(m.take_kv_cache()),
+            _ => None,
+        }
+    }
+
+    fn restore_cache(&mut self, kv: Vec<HeadKvCache>) {
+        if let Weights::LlamaFamily(m) = self {
+            m.restore_kv_cache(kv);
+        }
+    }
+
+    /// A copy of a kept cache's first `positions` positions.
+    fn cache_prefix(&self, kv: &[HeadKvCache], positions: usize) -> Vec<HeadKvCache> {
+        match self {
+            Weights::LlamaFamily(m) => m.kv_cache_prefix(kv, positions),
+            _ => Vec::new(),
         }
     }
 
@@ -141,8 +164,13 @@ pub struct GgufLlm {
     pub parameters: u64,
     pub path: PathBuf,
     device: Device,
-    /// The ids whose keys and values are in the cache (prompt and fed generated tokens).
+    /// The prompt ids whose keys and values the live cache holds (generated tokens' are not counted:
+    /// they were computed one row at a time, with other kernels than a prompt's rows).
     cached: Vec<u32>,
+    /// Caches of earlier prompts kept aside, oldest first, each with its prompt ids.
+    kept: Vec<(Vec<u32>, Vec<HeadKvCache>)>,
+    /// Prompt positions computed and taken from kept caches, since loading.
+    prompt_counts: PromptCounts,
     /// Each token's bytes (`None` for special tokens), built on the first constrained generation.
     token_bytes: Option<Vec<Option<Vec<u8>>>>,
 }
@@ -175,10 +203,37 @@ pub fn gguf_layout(content: &gguf_file::Content, file_len: u64) -> std::result::
 }
 
 /// Process prompts in chunks of this many tokens (bounded memory, and a KV cache that grows in steps).
-/// Chunks start at multiples of this, whatever is cached: a prompt that shares a prefix with the
-/// previous one reuses the cached chunks of that prefix and computes the rest exactly as a fresh run
-/// would (same chunks, same arithmetic), so reuse never changes an output.
 const PROMPT_CHUNK: usize = 512;
+
+/// Caches of earlier prompts kept besides the live one. A brief alternates prompt kinds (an article's
+/// points, then verdicts on them, a rewrite, more verdicts) that each share a prefix with an earlier
+/// prompt of their kind, not with the one just before. At most 4 prompts of ~1000 positions: 112 MB
+/// for the 1.5B (28 layers × 2 K/V heads × 128 × 2 bytes × 2 = 28 KB a position), 48 MB for the 0.5B.
+const KEPT_PROMPTS: usize = 3;
+
+/// What speculative decoding did: target passes, tokens the draft proposed and those kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SpeculativeStats {
+    pub passes: usize,
+    pub drafted: usize,
+    pub accepted: usize,
+    /// Seconds the draft took to read the prompt (part of `generation_seconds`).
+    pub draft_prompt_seconds: f64,
+}
+
+/// `VERTOLK_NO_PROMPT_CACHE=1`: every prompt computed from its first position, so that the cache's
+/// saving (and that it changes no output) can be measured on one build.
+fn prompt_cache_off() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var("VERTOLK_NO_PROMPT_CACHE").is_ok_and(|v| v == "1"))
+}
+
+/// Prompt positions a model computed and those it took from a cached prefix instead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PromptCounts {
+    pub computed: u64,
+    pub reused: u64,
+}
 
 /// The quantization a GGUF's `general.file_type` names (llama.cpp's `llama_ftype`).
 fn file_type_name(t: u32) -> Option<&'static str> {
@@ -284,6 +339,8 @@ impl GgufLlm {
             path: path.to_path_buf(),
             device: device.clone(),
             cached: Vec::new(),
+            kept: Vec::new(),
+            prompt_counts: PromptCounts::default(),
             token_bytes: None,
         })
     }
@@ -378,31 +435,190 @@ impl GgufLlm {
             .collect()
     }
 
-    /// Feed a prompt, reusing the cached chunks of a prefix it shares with what the cache holds; the
-    /// logits of its last position.
+    /// Greedy generation from `prompt` with `draft` (a smaller model with the same tokenizer) proposing
+    /// up to `k` tokens at a time, which this model checks in one pass (speculative decoding). The
+    /// output is [`generate`](Self::generate)'s greedy output token for token: the checking pass runs
+    /// the decoding kernels (`kernels::ggml_blocks::with_decoding_kernels`), and attention computes
+    /// each row as it would alone, so each checked row's logits are those of a one-token step.
+    /// `generation_seconds` includes the draft's reading of the prompt.
+    pub fn generate_speculative(&mut self, draft: &mut GgufLlm, prompt: &str, params: &SamplingParams, k: usize) -> Result<(Generated, SpeculativeStats)> {
+        let unsupported = |why: &str| Error::Input { path: "speculative decoding".into(), reason: why.into() };
+        if params.temperature.is_some_and(|t| t > 0.0) {
+            return Err(unsupported("greedy decoding only"));
+        }
+        if !matches!(self.weights, Weights::LlamaFamily(_)) || !matches!(draft.weights, Weights::LlamaFamily(_)) {
+            return Err(unsupported("both models must run on vertolk's llama-family decoder"));
+        }
+        let ids = self.encode(prompt)?;
+        if draft.encode(prompt)? != ids || draft.tokenizer.get_vocab_size(true) != self.tokenizer.get_vocab_size(true) {
+            return Err(unsupported("the draft model's tokenizer differs"));
+        }
+        if ids.len() + params.max_new_tokens + k + 1 > self.context_length.min(draft.context_length) {
+            return Err(unsupported("prompt and generation exceed a model's context"));
+        }
+        let (out, stopped, prompt_seconds, generation_seconds, stats) = rayon::scope(|_| -> Result<_> {
+            let mut lp = LogitsProcessor::from_sampling(params.seed, Sampling::ArgMax);
+            let mut choose = |row: &Tensor, out: &[u32]| -> Result<u32> {
+                let mut l = row.to_dtype(candle_core::DType::F32)?;
+                if params.repeat_penalty != 1.0 && !out.is_empty() {
+                    let start = out.len().saturating_sub(params.repeat_last_n);
+                    l = candle_transformers::utils::apply_repeat_penalty(&l, params.repeat_penalty, &out[start..])?;
+                }
+                Ok(lp.sample(&l)?)
+            };
+            let t0 = Instant::now();
+            let first = self.process_prompt(&ids)?.squeeze(0)?;
+            let prompt_seconds = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            draft.process_prompt(&ids)?;
+            let mut stats = SpeculativeStats { draft_prompt_seconds: t1.elapsed().as_secs_f64(), ..Default::default() };
+            let (mut out, mut stopped) = (Vec::new(), false);
+            let mut pending = choose(&first, &out)?;
+            // the draft has read the prompt and out[..draft_seen]
+            let mut draft_seen = 0;
+            let (Weights::LlamaFamily(target), Weights::LlamaFamily(small)) = (&mut self.weights, &mut draft.weights) else {
+                return Err(unsupported("both models must run on vertolk's llama-family decoder"));
+            };
+            loop {
+                if self.stop_ids.contains(&pending) {
+                    stopped = true;
+                    break;
+                }
+                out.push(pending);
+                if out.len() >= params.max_new_tokens {
+                    break;
+                }
+                crate::interrupt::check()?;
+                // the draft's guesses after `out`
+                let unseen = Tensor::new(&out[draft_seen..], &self.device)?.unsqueeze(0)?;
+                let mut draft_logits = small.forward(&unseen, ids.len() + draft_seen)?.squeeze(0)?;
+                draft_seen = out.len();
+                let mut guesses: Vec<u32> = Vec::with_capacity(k);
+                let room = k.min(params.max_new_tokens - out.len());
+                while guesses.len() < room {
+                    let seen: Vec<u32> = out.iter().chain(&guesses).copied().collect();
+                    let g = choose(&draft_logits, &seen)?;
+                    guesses.push(g);
+                    if self.stop_ids.contains(&g) || guesses.len() == room {
+                        break;
+                    }
+                    draft_logits = small.forward(&Tensor::new(&[g], &self.device)?.unsqueeze(0)?, ids.len() + out.len() + guesses.len() - 1)?.squeeze(0)?;
+                }
+                // one pass of the target over the pending token and the guesses
+                let rows: Vec<u32> = std::iter::once(pending).chain(guesses.iter().copied()).collect();
+                let at = ids.len() + out.len() - 1;
+                let logits = crate::kernels::ggml_blocks::with_decoding_kernels(|| target.forward_all(&Tensor::new(rows.as_slice(), &self.device)?.unsqueeze(0)?, at))?;
+                stats.passes += 1;
+                stats.drafted += guesses.len();
+                let mut accepted = 0;
+                pending = loop {
+                    let c = choose(&logits.get(accepted)?, &out)?;
+                    if accepted < guesses.len() && c == guesses[accepted] && !self.stop_ids.contains(&c) && out.len() < params.max_new_tokens {
+                        out.push(c);
+                        accepted += 1;
+                    } else {
+                        break c;
+                    }
+                };
+                stats.accepted += accepted;
+                target.truncate_kv_cache(ids.len() + out.len());
+                // the draft read every guess but the last; those kept are now part of `out`
+                draft_seen += accepted.min(guesses.len().saturating_sub(1));
+                small.truncate_kv_cache(ids.len() + draft_seen);
+                if out.len() >= params.max_new_tokens {
+                    break;
+                }
+            }
+            Ok((out, stopped, prompt_seconds, t1.elapsed().as_secs_f64(), stats))
+        })?;
+        let text = self.tokenizer.decode(&out, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let generated = Generated { text: text.trim().to_string(), prompt_tokens: ids.len(), generated_tokens: out.len(), prompt_seconds, generation_seconds, stopped };
+        Ok((generated, stats))
+    }
+
+    /// Prompt positions computed and reused since the model was loaded.
+    pub fn prompt_counts(&self) -> PromptCounts {
+        self.prompt_counts
+    }
+
+    /// Feed a prompt, continuing from the longest prefix it shares with the live cache or a kept one;
+    /// the logits of its last position.
+    ///
+    /// Continuing gives the logits of a fresh run bit for bit: every prompt row's arithmetic is its
+    /// own (the block kernels and the attention never mix rows, see `kernels::ggml_blocks` and
+    /// `kernels::decode_attention`), and at least 2 rows are always computed, since a call with one
+    /// row runs the decoding kernels. A cache that the new prompt would cut short is kept aside, not
+    /// cut: the prompt continues on a copy of the shared prefix.
     fn process_prompt(&mut self, ids: &[u32]) -> Result<Tensor> {
         if ids.is_empty() {
             return Err(Error::Input { path: "prompt".into(), reason: "empty prompt".into() });
         }
-        let shared = self.cached.iter().zip(ids).take_while(|(a, b)| a == b).count();
-        // whole chunks only, and never the whole prompt: its last position's logits are needed
-        let reuse = (shared.min(ids.len() - 1) / PROMPT_CHUNK) * PROMPT_CHUNK;
-        if reuse == 0 || !self.weights.truncate(reuse) {
-            self.weights.clear();
-            self.cached.clear();
-        }
-        let start = if self.cached.is_empty() { 0 } else { reuse };
-        self.cached.truncate(start);
+        let start = self.continue_from_cached_prefix(ids);
         let mut logits = None;
         let mut pos = start;
-        for chunk in ids[start..].chunks(PROMPT_CHUNK) {
+        while pos < ids.len() {
+            let mut end = (pos + PROMPT_CHUNK).min(ids.len());
+            if ids.len() - end == 1 {
+                end -= 1; // never leave a last chunk of one row (see above)
+            }
+            let chunk = &ids[pos..end];
             let x = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
             logits = Some(self.weights.forward(&x, pos)?);
-            pos += chunk.len();
             self.cached.extend_from_slice(chunk);
+            pos = end;
         }
-        tracing::debug!(prompt = ids.len(), reused = start, "prompt processed");
+        self.prompt_counts.computed += (ids.len() - start) as u64;
+        self.prompt_counts.reused += start as u64;
+        tracing::debug!(prompt = ids.len(), reused = start, kept = self.kept.len(), "prompt processed");
         logits.ok_or_else(|| Error::Internal("no prompt logits".into()))
+    }
+
+    /// Make the live cache hold the longest usable prefix of `ids` found in the live or a kept cache;
+    /// the number of positions it then holds (`self.cached` is those ids).
+    fn continue_from_cached_prefix(&mut self, ids: &[u32]) -> usize {
+        // at least the last 2 positions are computed (one-row calls use other kernels)
+        let usable = |c: &[u32]| -> usize { c.iter().zip(ids).take_while(|(a, b)| a == b).count().min(ids.len().saturating_sub(2)) };
+        let live = usable(&self.cached);
+        let best_kept = self.kept.iter().enumerate().map(|(i, (k, _))| (usable(k), i)).max();
+        let kv = if prompt_cache_off() { None } else { self.weights.take_cache() };
+        let Some(kv) = kv else {
+            // a decoder whose cache cannot be kept or cut starts over
+            self.weights.clear();
+            self.cached.clear();
+            return 0;
+        };
+        let old_ids = std::mem::take(&mut self.cached);
+        let (from_kept, n) = match best_kept {
+            Some((n, i)) if n > live => (Some(i), n),
+            _ => (None, live),
+        };
+        // the live cache is kept aside unless the new prompt only extends it
+        let (next, live_kv) = if from_kept.is_none() && n == old_ids.len() {
+            (kv, None)
+        } else {
+            let copy = match from_kept {
+                Some(i) => self.weights.cache_prefix(&self.kept[i].1, n),
+                None => self.weights.cache_prefix(&kv, n),
+            };
+            (copy, Some(kv))
+        };
+        if let Some(i) = from_kept {
+            // most recently used last
+            let entry = self.kept.remove(i);
+            self.kept.push(entry);
+        }
+        if let Some(kv) = live_kv.filter(|_| !old_ids.is_empty()) {
+            // a kept prompt that the live one extends is covered by it
+            self.kept.retain(|(k, _)| !old_ids.starts_with(k));
+            self.kept.push((old_ids, kv));
+            if self.kept.len() > KEPT_PROMPTS {
+                self.kept.remove(0);
+            }
+        }
+        self.weights.restore_cache(next);
+        self.weights.truncate(n);
+        self.cached = ids[..n].to_vec();
+        n
     }
 
     /// The best token the constraint allows (by the logits as processed), with the model's own
@@ -507,7 +723,6 @@ impl GgufLlm {
             let x = Tensor::new(&[next], &self.device)?.unsqueeze(0)?;
             logits = self.weights.forward(&x, pos)?;
             pos += 1;
-            self.cached.push(next);
         }
         let generation_seconds = t1.elapsed().as_secs_f64();
         Ok((out, stopped, prompt_seconds, generation_seconds))

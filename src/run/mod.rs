@@ -113,6 +113,11 @@ impl<'a> LazySummarizer<'a> {
             None => Err(Error::Internal("the summarizer was not created".into())),
         }
     }
+
+    /// The loaded model's prompt positions computed and reused (`None` if none was loaded).
+    pub fn prompt_counts(&self) -> Option<crate::models::llm::PromptCounts> {
+        self.slot.as_ref().and_then(|s| s.prompt_counts())
+    }
 }
 
 /// What a whole `brief` run did.
@@ -156,6 +161,7 @@ pub fn brief_folder(sources: &[Source], opts: &BriefOptions, translation: &Trans
     }
     report.briefing_seconds = t.elapsed().as_secs_f64();
     report.seconds += report.briefing_seconds;
+    report.llm_prompt_positions = summarizer.prompt_counts();
     report::write_report(&opts.out, &report)?;
     Ok(BriefOutcome { report, briefing, briefing_kept })
 }

@@ -122,6 +122,10 @@ pub struct Report {
     /// Seconds spent writing the briefing (0 when it was current).
     #[serde(default)]
     pub briefing_seconds: f64,
+    /// The LLM's prompt positions in this run, every call counted (verdicts too): computed, and taken
+    /// from the cache of an earlier prompt with the same beginning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_prompt_positions: Option<crate::models::llm::PromptCounts>,
 }
 
 impl Report {
@@ -142,6 +146,7 @@ impl Report {
             merged_from: Vec::new(),
             seconds: t0.elapsed().as_secs_f64(),
             briefing_seconds: 0.0,
+            llm_prompt_positions: None,
             articles,
         }
     }

@@ -41,11 +41,27 @@ pub fn run(cmd: BenchCommand, g: &GlobalArgs) -> anyhow::Result<i32> {
             });
             println!("{report}");
         }
-        BenchCommand::Llm { gguf, prompt, gen, json } => {
+        BenchCommand::Llm { gguf, prompt, gen, draft, draft_tokens, json } => {
             let text = std::fs::read_to_string(&prompt).with_context(|| format!("reading {}", prompt.display()))?;
             let mut m = GgufLlm::load(&gguf, &device)?;
             let params = SamplingParams { max_new_tokens: gen, ..Default::default() };
-            let r = m.chat("You are a helpful assistant.", &format!("Summarize this article:\n\n{text}"), &params)?;
+            let (system, user) = ("You are a helpful assistant.", format!("Summarize this article:\n\n{text}"));
+            let r = m.chat(system, &user, &params)?;
+            if let Some(draft) = draft {
+                let mut d = GgufLlm::load(&draft, &device)?;
+                let prompt = m.chat.render(system, &user);
+                let (s, stats) = m.generate_speculative(&mut d, &prompt, &params, draft_tokens as usize)?;
+                let report = serde_json::json!({
+                    "generated": r.generated_tokens, "gen_tok_s": r.generated_tokens as f64 / r.generation_seconds.max(1e-9),
+                    "speculative_generated": s.generated_tokens,
+                    "speculative_gen_tok_s": s.generated_tokens as f64 / s.generation_seconds.max(1e-9),
+                    "speculative_gen_tok_s_without_draft_prompt": s.generated_tokens as f64 / (s.generation_seconds - stats.draft_prompt_seconds).max(1e-9),
+                    "draft_tokens": draft_tokens, "stats": stats, "identical": s.text == r.text,
+                    "peak_rss_mb": bench::peak_rss_mb(),
+                });
+                println!("{report}");
+                return Ok(if s.text == r.text { exit_code::OK } else { exit_code::FAILURE });
+            }
             if json {
                 let report = serde_json::json!({
                     "prompt_tokens": r.prompt_tokens, "prompt_tok_s": r.prompt_tokens as f64 / r.prompt_seconds.max(1e-9),

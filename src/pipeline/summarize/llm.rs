@@ -270,6 +270,10 @@ pub fn split_to_fit(text: &str, budget: usize, count: &dyn Fn(&str) -> usize) ->
 }
 
 impl Summarizer for LlmSummarizer {
+    fn prompt_counts(&self) -> Option<crate::models::llm::PromptCounts> {
+        Some(self.model.prompt_counts())
+    }
+
     fn describe(&self) -> String {
         self.model.label.clone()
     }

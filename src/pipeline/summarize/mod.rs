@@ -136,6 +136,10 @@ pub trait Summarizer {
     fn writer(&mut self) -> Option<&mut dyn TextWriter> {
         None
     }
+    /// Prompt positions the model computed and took from cached prefixes so far (LLMs only).
+    fn prompt_counts(&self) -> Option<crate::models::llm::PromptCounts> {
+        None
+    }
 }
 
 /// A model that writes free text from a system and a user message (an instruct LLM).
