@@ -95,10 +95,24 @@ fn spaced_lower(text: &str) -> String {
 
 /// `text` as its negation cues are read ([`spaced_lower`]): "not only … but also" (and German/Dutch
 /// alike) affirms, and so does a contrast with a comparative ("more access, not less" says "more
-/// access"), so both are left out.
+/// access"), so both are left out; and so is "unnamed" written as an inflected participle before its
+/// noun („mit nicht genannten Partnern“, "met niet nader genoemde partners"), which negates nothing
+/// the sentence states (001's true point "with non-disclosed partners" failed on it). The bare
+/// participle („wurde nicht genannt“, was not named) still counts.
 fn negation_text(text: &str) -> String {
-    spaced_lower(&without_contrasts(&text.to_lowercase())).replace(" not only ", " ").replace(" nicht nur ", " ").replace(" niet alleen ", " ")
+    let mut lower = spaced_lower(&without_contrasts(&text.to_lowercase())).replace(" not only ", " ").replace(" nicht nur ", " ").replace(" niet alleen ", " ");
+    for unnamed in UNNAMED {
+        lower = lower.replace(unnamed, " ");
+    }
+    lower
 }
+
+/// "Unnamed" and "undisclosed" as attributive participles in German and Dutch (word-bounded).
+const UNNAMED: &[&str] = &[
+    " nicht genannte ", " nicht genannten ", " nicht genannter ", " nicht genanntes ", " nicht genanntem ",
+    " nicht näher genannte ", " nicht näher genannten ", " nicht näher genannter ", " nicht näher genanntes ", " nicht näher genanntem ",
+    " niet genoemde ", " niet nader genoemde ", " niet bekendgemaakte ",
+];
 
 /// The negation cues in `text` of language `lang` (word-bounded).
 pub fn negations(text: &str, lang: &str) -> Vec<&'static str> {
@@ -693,6 +707,16 @@ mod tests {
         assert!(glued_words("It offers internet networking and calls to terminate all business.", &[]).is_empty(), "real words are not glued");
         assert!(glued_words("It found a way to bypass the firewall on the island.", &[]).is_empty(), "real words are not glued");
         assert_eq!(glued_words("as well asother websites atthesame time", &[]), vec!["asother", "atthesame"]);
+    }
+
+    #[test]
+    fn unnamed_partners_are_not_a_negation() {
+        assert!(negations("Cloudflare hat nun in Zusammenarbeit mit nicht genannten lokalen Partnern eine Lösung geschaffen.", "de").is_empty());
+        assert!(negations("Het werkt samen met niet nader genoemde partners.", "nl").is_empty());
+        assert_eq!(negations("Der Name der Partner wurde nicht genannt.", "de"), vec!["nicht"]);
+        assert_eq!(negations("Die Partner wurden nicht genannt, nicht bezahlt.", "de"), vec!["nicht"]);
+        let ev = Evidence { sentences: vec!["Cloudflare hat nun in Zusammenarbeit mit nicht genannten lokalen Partnern eine Lösung für dieses Problem geschaffen."], language: "de", title: None };
+        assert!(failed(&check_point("Cloudflare has now created a solution to this problem together with unnamed local partners.", &ev, &[], 40)).is_empty());
     }
 
     #[test]
