@@ -231,9 +231,7 @@ fn attend_block<const HD: usize, const N: usize>(qs: [&[f32]; N], lens: [usize; 
         for j in 0..common {
             let vx = f16x8(&values[(p0 + j) * HD + c * 8..]);
             for r in 0..N {
-                for l in 0..8 {
-                    acc[r][l] = mul_add(scores[r][j], vx[l], acc[r][l]);
-                }
+                axpy8(&mut acc[r], scores[r][j], &vx);
             }
         }
         // rows on the diagonal's chunk see different numbers of its positions
@@ -241,9 +239,7 @@ fn attend_block<const HD: usize, const N: usize>(qs: [&[f32]; N], lens: [usize; 
             let vx = f16x8(&values[(p0 + j) * HD + c * 8..]);
             for r in 0..N {
                 if j < lens[r] {
-                    for l in 0..8 {
-                        acc[r][l] = mul_add(scores[r][j], vx[l], acc[r][l]);
-                    }
+                    axpy8(&mut acc[r], scores[r][j], &vx);
                 }
             }
         }
@@ -253,6 +249,14 @@ fn attend_block<const HD: usize, const N: usize>(qs: [&[f32]; N], lens: [usize; 
     }
     for r in 0..N {
         (outs[r][0], outs[r][1]) = heads[r];
+    }
+}
+
+/// `acc += w · x`, lane by lane (one fused multiply-add each).
+#[inline(always)]
+fn axpy8(acc: &mut [f32; 8], w: f32, x: &[f32; 8]) {
+    for l in 0..8 {
+        acc[l] = mul_add(w, x[l], acc[l]);
     }
 }
 
@@ -292,16 +296,12 @@ mod tests {
             let heads = HeadDims { n_head: nh, n_kv_head: nkv, head_dim: hd };
             let all = attend_cached(&q, &kv, seq, pos, heads);
             for i in 0..seq {
-                let mut alone_kv = HeadKvCache { k: kv.k.clone(), v: kv.v.clone() };
-                alone_kv.truncate(pos + i + 1, hd);
-                let alone = attend_cached(&q[i * nh * hd..][..nh * hd], &alone_kv, 1, pos + i, heads);
+                let alone = attend_cached(&q[i * nh * hd..][..nh * hd], &kv.prefix(pos + i + 1, hd), 1, pos + i, heads);
                 assert_eq!(alone[..], all[i * nh * hd..][..nh * hd], "heads {nh}/{nkv}×{hd}: row {i}");
             }
             // and the rows from i on, continued after the first i (a prompt resumed mid-way)
             for i in [1, 4, 6] {
-                let mut part_kv = HeadKvCache { k: kv.k.clone(), v: kv.v.clone() };
-                part_kv.truncate(total, hd);
-                let rest = attend_cached(&q[i * nh * hd..], &part_kv, seq - i, pos + i, heads);
+                let rest = attend_cached(&q[i * nh * hd..], &kv, seq - i, pos + i, heads);
                 assert_eq!(rest[..], all[i * nh * hd..], "heads {nh}/{nkv}×{hd}: rows {i}.. resumed");
             }
         }

@@ -39,14 +39,11 @@ impl Weights {
             Weights::Phi3(m) => m.forward(x, pos),
         }
     }
-    /// Keep the first `positions` cached positions; false when this decoder can only start over.
-    fn truncate(&mut self, positions: usize) -> bool {
-        match self {
-            Weights::LlamaFamily(m) => {
-                m.truncate_kv_cache(positions);
-                true
-            }
-            _ => false,
+    /// Keep the first `positions` cached positions (only decoders whose cache can be taken out are
+    /// ever cut; see `take_cache`).
+    fn truncate(&mut self, positions: usize) {
+        if let Weights::LlamaFamily(m) = self {
+            m.truncate_kv_cache(positions);
         }
     }
 
@@ -226,6 +223,17 @@ pub struct SpeculativeStats {
 fn prompt_cache_off() -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OFF.get_or_init(|| std::env::var("VERTOLK_NO_PROMPT_CACHE").is_ok_and(|v| v == "1"))
+}
+
+/// One position's logits (`(vocab,)`) in f32 with the repeat penalty on the last `repeat_last_n`
+/// tokens of `out`: what plain and speculative generation both choose from, so that they choose alike.
+fn penalized(row: &Tensor, out: &[u32], params: &SamplingParams) -> Result<Tensor> {
+    let l = row.to_dtype(candle_core::DType::F32)?;
+    if params.repeat_penalty == 1.0 || out.is_empty() {
+        return Ok(l);
+    }
+    let start = out.len().saturating_sub(params.repeat_last_n);
+    Ok(candle_transformers::utils::apply_repeat_penalty(&l, params.repeat_penalty, &out[start..])?)
 }
 
 /// Prompt positions a model computed and those it took from a cached prefix instead.
@@ -458,14 +466,7 @@ impl GgufLlm {
         }
         let (out, stopped, prompt_seconds, generation_seconds, stats) = rayon::scope(|_| -> Result<_> {
             let mut lp = LogitsProcessor::from_sampling(params.seed, Sampling::ArgMax);
-            let mut choose = |row: &Tensor, out: &[u32]| -> Result<u32> {
-                let mut l = row.to_dtype(candle_core::DType::F32)?;
-                if params.repeat_penalty != 1.0 && !out.is_empty() {
-                    let start = out.len().saturating_sub(params.repeat_last_n);
-                    l = candle_transformers::utils::apply_repeat_penalty(&l, params.repeat_penalty, &out[start..])?;
-                }
-                Ok(lp.sample(&l)?)
-            };
+            let mut choose = |row: &Tensor, out: &[u32]| -> Result<u32> { Ok(lp.sample(&penalized(row, out, params)?)?) };
             let t0 = Instant::now();
             let first = self.process_prompt(&ids)?.squeeze(0)?;
             let prompt_seconds = t0.elapsed().as_secs_f64();
@@ -682,11 +683,7 @@ impl GgufLlm {
         let mut stopped = false;
         while out.len() < params.max_new_tokens {
             crate::interrupt::check()?;
-            let mut l = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?;
-            if params.repeat_penalty != 1.0 && !out.is_empty() {
-                let start = out.len().saturating_sub(params.repeat_last_n);
-                l = candle_transformers::utils::apply_repeat_penalty(&l, params.repeat_penalty, &out[start..])?;
-            }
+            let l = penalized(&logits.squeeze(0)?, &out, params)?;
             let next = match constraint.as_deref() {
                 None => lp.sample(&l)?,
                 Some(c) => {
