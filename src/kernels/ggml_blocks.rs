@@ -9,10 +9,12 @@
 //! the K-quants. The integer sums are exactly ggml's; only the order of the float additions differs.
 //! On CPUs with AVX-512 (F, BW) the K-quant kernels for several activation rows (prompts) take two
 //! sub-blocks per 512-bit instruction (1.5B Q4_K_M prompts 1.1–1.3× the AVX2 kernels' rate; decoding,
-//! one row, stays on AVX2); `VERTOLK_NO_AVX512=1` turns them off.
+//! one row, stays on AVX2, with VNNI's `vpdpwssd` where the CPU has it); `VERTOLK_NO_AVX512=1` and
+//! `VERTOLK_NO_VNNI=1` turn them off. Every level gives the same bits.
 //!
 //! Work: one weight row against up to [`MR`] activation rows per pass (a prompt chunk unpacks each
-//! weight block once per 4 rows), rows of the output split over the rayon pool, activation rows taken
+//! weight block once per 4 rows, or 8 on the AVX-512 K-quant kernels: 1.07–1.24× their rate with 4,
+//! best of 6 alternated `kernel_rates` runs), rows of the output split over the rayon pool, activation rows taken
 //! in blocks of [`MB`] so they stay in L2 while the weights stream past. Layers that read the same
 //! input (q/k/v, gate/up) are one layer of several matrices ([`GgufLinear::fused`]), even of different
 //! block types when they share an activation format (Q4_K q/k with a Q6_K v): the input is quantized
@@ -33,8 +35,9 @@ use super::packed_linear::{for_panel_ranges, linear_cpu_fwd, OutPtr};
 const QK: usize = 32;
 /// Values per super-block of the K-quants.
 const QK_K: usize = 256;
-/// Activation rows per pass over a weight row.
-const MR: usize = 4;
+/// Activation rows per pass over a weight row: 4 for the AVX2 kernels (16 registers), up to 8 for
+/// the AVX-512 K-quant ones (32 registers; [`RowDot::rows_per_pass`]).
+const MR: usize = 8;
 /// Activation rows per cache block (a multiple of `MR`).
 const MB: usize = 64;
 /// Weight rows per unit of work handed to a thread.
@@ -412,25 +415,33 @@ impl BlockMatrix {
         let nb = self.k / self.kind.block_values();
         let j0 = panels.start * ROWS_PER_PANEL;
         let j1 = (panels.end * ROWS_PER_PANEL).min(self.n);
-        // Weight rows in tiles that fit L1 beside a group of 4 activation rows; the group then meets
+        // Weight rows in tiles that fit L1 beside a group of activation rows; the group then meets
         // each row of the tile from L1 instead of streaming from L2 once per weight row.
         let tile = (L1_TILE_BYTES / self.row_bytes()).clamp(1, ROWS_PER_PANEL);
+        let mr = K::rows_per_pass(simd);
+        fn pass<'a, K: RowDot + 'a, const R: usize>(simd: Simd, w: &[u8], a: impl Fn(usize) -> &'a [K::Act], sums: &mut [f32]) {
+            sums[..R].copy_from_slice(&K::dot::<R>(simd, w, std::array::from_fn(a)));
+        }
         for rb in (0..m).step_by(MB) {
             let rb_end = (rb + MB).min(m);
             for t0 in (j0..j1).step_by(tile) {
                 let t1 = (t0 + tile).min(j1);
                 let mut r = rb;
                 while r < rb_end {
-                    let rows = MR.min(rb_end - r);
+                    let rows = mr.min(rb_end - r);
                     let a = |i: usize| &acts[(r + i) * nb..(r + i + 1) * nb];
                     for j in t0..t1 {
                         let w = self.row(j);
                         let mut sums = [0f32; MR];
                         match rows {
-                            4 => sums = K::dot::<4>(simd, w, [a(0), a(1), a(2), a(3)]),
-                            3 => sums[..3].copy_from_slice(&K::dot::<3>(simd, w, [a(0), a(1), a(2)])),
-                            2 => sums[..2].copy_from_slice(&K::dot::<2>(simd, w, [a(0), a(1)])),
-                            _ => sums[0] = K::dot::<1>(simd, w, [a(0)])[0],
+                            8 => pass::<K, 8>(simd, w, a, &mut sums),
+                            7 => pass::<K, 7>(simd, w, a, &mut sums),
+                            6 => pass::<K, 6>(simd, w, a, &mut sums),
+                            5 => pass::<K, 5>(simd, w, a, &mut sums),
+                            4 => pass::<K, 4>(simd, w, a, &mut sums),
+                            3 => pass::<K, 3>(simd, w, a, &mut sums),
+                            2 => pass::<K, 2>(simd, w, a, &mut sums),
+                            _ => pass::<K, 1>(simd, w, a, &mut sums),
                         }
                         for (i, s) in sums.iter().enumerate().take(rows) {
                             *out.dst.0.add((r + i) * out.ld + out.col0 + j) = *s;
@@ -462,12 +473,20 @@ enum Simd {
     Portable,
     /// AVX2 and FMA.
     Avx2,
+    /// The AVX2 K-quant kernels with AVX-512 VNNI's `vpdpwssd` (with VL, on 256-bit registers) for
+    /// each scale multiply and its sum: decoding on CPUs that have it.
+    Avx2Vnni,
     /// AVX-512 F and BW as well: the K-quant kernels take two 32-value sub-blocks per instruction.
     Avx512,
 }
 
-/// The best kernels the CPU has (detected once); `VERTOLK_NO_AVX512=1` keeps to AVX2, so that both
-/// can be measured on one machine.
+/// Whether an environment switch (for measuring) is set to 1.
+fn switched_off(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "1")
+}
+
+/// The best kernels the CPU has for several rows (detected once); `VERTOLK_NO_AVX512=1` keeps to
+/// AVX2, so that both can be measured on one machine.
 fn simd_level() -> Simd {
     static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
     *LEVEL.get_or_init(|| {
@@ -477,8 +496,7 @@ fn simd_level() -> Simd {
             if !(has!("avx2") && has!("fma")) {
                 return Simd::Portable;
             }
-            let off = std::env::var("VERTOLK_NO_AVX512").is_ok_and(|v| v == "1");
-            if has!("avx512f") && has!("avx512bw") && !off {
+            if has!("avx512f") && has!("avx512bw") && !switched_off("VERTOLK_NO_AVX512") {
                 Simd::Avx512
             } else {
                 Simd::Avx2
@@ -506,18 +524,41 @@ pub fn with_decoding_kernels<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// The kernels a call of `m` rows runs. One activation row (decoding) runs the AVX2 kernels, faster
-/// there (see `row_dot!`). Calls with more rows run the widest kernels on every row, their 1–3-row
+/// there (see `row_dot!`), with VNNI where the CPU has it ([`decoding_level`]). Calls with more rows run the widest kernels on every row, their 1–3-row
 /// tails included, so a row's sum does not depend on how many rows came with it: a prompt continued
 /// from a cached prefix then computes what a fresh run computes (`models/llm.rs`, `process_prompt`).
 fn level_for_rows(m: usize) -> Simd {
     match simd_level() {
-        Simd::Avx512 if m == 1 || DECODING_KERNELS.with(|c| c.get()) => Simd::Avx2,
+        Simd::Avx512 if m == 1 || DECODING_KERNELS.with(|c| c.get()) => decoding_level(),
         level => level,
     }
 }
 
+/// The kernels of one-row calls on a CPU with AVX-512: AVX2, with VNNI where the CPU has it (and
+/// `VERTOLK_NO_VNNI` is not 1). VNNI's fused multiply-add speeds decoding's K-quant products by
+/// 1.04–1.09× and gives the same bits; on prompt rows the 512-bit kernels gained nothing from it
+/// (0.98–1.01×; both `paired_kernel_rates`, one thread, 1.5B shapes), so they do without.
+fn decoding_level() -> Simd {
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512vnni") && has!("avx512vl") && !switched_off("VERTOLK_NO_VNNI") {
+                return Simd::Avx2Vnni;
+            }
+        }
+        Simd::Avx2
+    })
+}
+
 /// `x (m × k)` times the stacked rows of `parts` (all of width `k`, one activation format) → `m × Σn`.
 fn matmul_parts(parts: &[&BlockMatrix], x: &[f32], m: usize) -> Vec<f32> {
+    matmul_parts_on(parts, x, m, level_for_rows(m))
+}
+
+/// [`matmul_parts`] on kernels `simd` (one of those the CPU has).
+fn matmul_parts_on(parts: &[&BlockMatrix], x: &[f32], m: usize, simd: Simd) -> Vec<f32> {
     let n: usize = parts.iter().map(|p| p.n).sum();
     let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let Some(first) = parts.first() else { return out };
@@ -530,7 +571,6 @@ fn matmul_parts(parts: &[&BlockMatrix], x: &[f32], m: usize) -> Vec<f32> {
         ActFormat::Q8K => Acts::Q8K(quantize_rows_k(x, m, k)),
     };
     let panel_counts: Vec<usize> = parts.iter().map(|p| p.n.div_ceil(ROWS_PER_PANEL)).collect();
-    let simd = level_for_rows(m);
     let dst = OutPtr(out.as_mut_ptr());
     for_panel_ranges(panel_counts.iter().sum(), m * n * k, |range| {
         let (mut first_panel, mut col0) = (0, 0);
@@ -569,11 +609,15 @@ pub struct ActBlock {
 
 /// 256 activations quantized to bytes as GGML's Q8_K: `x ≈ d·q` with `d = max/−127` (f32, the signed
 /// value of largest magnitude), and the sum of each 16 `q` (for the K-quants' mins and offsets).
+/// The sums of each 32 (ggml's pairwise sums of `bsums`) are kept too: the Q4_K/Q5_K kernels need
+/// them for every weight row, where a `phaddw` made them (3 of the ~33 µops per row and super-block
+/// of the 8-row prompt kernel); they fit in the block's padding to 320 bytes.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(32))]
 pub struct ActBlockK {
     qs: [i8; QK_K],
     bsums: [i16; QK_K / 16],
+    sums32: [i16; QK_K / 32],
     d: f32,
 }
 
@@ -602,7 +646,7 @@ fn quantize_rows(x: &[f32], m: usize, k: usize) -> Vec<ActBlock> {
 /// `q = nearest_int(−127·x/max)` (ties to even, capped at 127), `d = max/−127` in f32, sums of each 16 `q`.
 fn quantize_rows_k(x: &[f32], m: usize, k: usize) -> Vec<ActBlockK> {
     let nb = k / QK_K;
-    let mut out = vec![ActBlockK { qs: [0; QK_K], bsums: [0; QK_K / 16], d: 0.0 }; m * nb];
+    let mut out = vec![ActBlockK { qs: [0; QK_K], bsums: [0; QK_K / 16], sums32: [0; QK_K / 32], d: 0.0 }; m * nb];
     for (vals, blk) in x[..m * k].chunks_exact(QK_K).zip(out.iter_mut()) {
         let (mut amax, mut max) = (0f32, 0f32);
         for &v in vals {
@@ -621,6 +665,9 @@ fn quantize_rows_k(x: &[f32], m: usize, k: usize) -> Vec<ActBlockK> {
         for (s, q) in blk.bsums.iter_mut().zip(blk.qs.chunks_exact(16)) {
             *s = q.iter().map(|&q| q as i16).sum();
         }
+        for (s, pair) in blk.sums32.iter_mut().zip(blk.bsums.chunks_exact(2)) {
+            *s = pair[0] + pair[1];
+        }
         blk.d = 1.0 / iscale;
     }
     out
@@ -630,6 +677,8 @@ fn quantize_rows_k(x: &[f32], m: usize, k: usize) -> Vec<ActBlockK> {
 trait RowDot {
     type Act;
     fn dot<const R: usize>(simd: Simd, w: &[u8], a: [&[Self::Act]; R]) -> [f32; R];
+    /// How many activation rows one pass takes on kernels `simd`.
+    fn rows_per_pass(simd: Simd) -> usize;
 }
 
 #[allow(non_camel_case_types)]
@@ -639,7 +688,7 @@ mod kernels {
     use super::{avx2, avx512};
 
     macro_rules! row_dot {
-        ($name:ident, $act:ty, $avx:ident, $portable:ident $(, $avx512:ident)?) => {
+        ($name:ident, $act:ty, $avx:ident, $portable:ident $(, $avx_vnni:ident, $avx512:ident)?) => {
             pub(super) struct $name;
             impl RowDot for $name {
                 type Act = $act;
@@ -655,12 +704,23 @@ mod kernels {
                         // ate the saving (1.5B Q4_K_M decoding 8.3 vs 9.4 tok/s with it for all rows,
                         // medians of 3 alternated `vertolk bench llm` runs on a machine that drifts
                         // ±13 %: not faster, at best)
-                        $(Simd::Avx512 => return unsafe { avx512::$avx512::<R>(w, a) },)?
-                        Simd::Avx2 | Simd::Avx512 => return unsafe { avx2::$avx::<R>(w, a) },
+                        $(
+                            Simd::Avx512 => return unsafe { avx512::$avx512::<R>(w, a) },
+                            Simd::Avx2Vnni => return unsafe { avx2::$avx_vnni::<R>(w, a) },
+                        )?
+                        Simd::Avx2 | Simd::Avx2Vnni | Simd::Avx512 => return unsafe { avx2::$avx::<R>(w, a) },
                         Simd::Portable => {}
                     }
                     let _ = simd;
                     std::array::from_fn(|i| portable::$portable(BlockKind::$name, w, a[i]))
+                }
+
+                fn rows_per_pass(simd: Simd) -> usize {
+                    match simd {
+                        // the 512-bit kernels' 8 registers of weights leave room for 8 rows' sums
+                        $(Simd::Avx512 => { let _ = stringify!($avx512); 8 })?
+                        _ => 4,
+                    }
                 }
             }
         };
@@ -670,9 +730,9 @@ mod kernels {
     row_dot!(Q4_1, ActBlock, dot_q4_1, dot);
     row_dot!(Q5_0, ActBlock, dot_q5_0, dot);
     row_dot!(Q8_0, ActBlock, dot_q8_0, dot);
-    row_dot!(Q4_K, ActBlockK, dot_q4_k, dot_k, dot_q4_k);
-    row_dot!(Q5_K, ActBlockK, dot_q5_k, dot_k, dot_q5_k);
-    row_dot!(Q6_K, ActBlockK, dot_q6_k, dot_k, dot_q6_k);
+    row_dot!(Q4_K, ActBlockK, dot_q4_k, dot_k, dot_q4_k_vnni, dot_q4_k);
+    row_dot!(Q5_K, ActBlockK, dot_q5_k, dot_k, dot_q5_k_vnni, dot_q5_k);
+    row_dot!(Q6_K, ActBlockK, dot_q6_k, dot_k, dot_q6_k_vnni, dot_q6_k);
 }
 
 /// Scalar versions: the specification the SIMD kernels are tested against, and the path on other CPUs.
@@ -772,23 +832,29 @@ mod portable {
     }
 }
 
-/// `dot_q4_k` and `dot_q5_k` of a SIMD module: its `dot_q45_k` compiled with `$features`.
+/// The K-quant entry points `$q4`, `$q5`, `$q6` of a SIMD module, from its `dot_q45_k` and
+/// `dot_q6_k_with` compiled with `$features` (and, where given, their VNNI switch).
 #[cfg(target_arch = "x86_64")]
-macro_rules! q45_k_entries {
-    ($features:literal) => {
-        #[target_feature(enable = $features)]
-        pub(super) unsafe fn dot_q4_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
-            dot_q45_k::<R, false>(w, a)
+macro_rules! k_quant_entries {
+    ([$($features:literal),+] => $q4:ident, $q5:ident, $q6:ident $(, vnni = $vnni:literal)?) => {
+        $(#[target_feature(enable = $features)])+
+        pub(super) unsafe fn $q4<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+            dot_q45_k::<R, false $(, $vnni)?>(w, a)
         }
 
-        #[target_feature(enable = $features)]
-        pub(super) unsafe fn dot_q5_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
-            dot_q45_k::<R, true>(w, a)
+        $(#[target_feature(enable = $features)])+
+        pub(super) unsafe fn $q5<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+            dot_q45_k::<R, true $(, $vnni)?>(w, a)
+        }
+
+        $(#[target_feature(enable = $features)])+
+        pub(super) unsafe fn $q6<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+            dot_q6_k_with::<R $(, $vnni)?>(w, a)
         }
     };
 }
 #[cfg(target_arch = "x86_64")]
-use q45_k_entries;
+use k_quant_entries;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -934,12 +1000,28 @@ mod avx2 {
         _mm256_shuffle_epi8(scales, _mm256_set1_epi16(((lo + 1) << 8) | lo))
     }
 
+    /// `acc + madd(s, p)`: i16 pairs multiplied and summed into i32 lanes. With `VNNI` one `vpdpwssd`
+    /// instead of two instructions; the sums are exact i32 arithmetic either way, so both give the
+    /// same bits.
+    #[inline(always)]
+    unsafe fn madd_add<const VNNI: bool>(acc: __m256i, s: __m256i, p: __m256i) -> __m256i {
+        if VNNI { _mm256_dpwssd_epi32(acc, s, p) } else { _mm256_add_epi32(acc, _mm256_madd_epi16(s, p)) }
+    }
+
+    /// Which of a row's two i32 sums the product of sub-block `t` goes to. One row alone (decoding)
+    /// alternates them, so that each `vpdpwssd` (5 cycles) does not wait for the one before; several
+    /// rows already interleave, and their registers are needed. Integer sums: the same bits either way.
+    #[inline(always)]
+    const fn chain<const R: usize>(t: usize) -> usize {
+        if R == 1 { t & 1 } else { 0 }
+    }
+
     /// The mins term `Σ_s m_s·Σ_{32 values of s} y` of one row of a super-block as 4 i32 lanes (ggml's
-    /// pairwise sums of `bsums`, then `madd` with the mins), widened to 8 lanes with zeros above.
+    /// pairwise sums of `bsums`, kept in `sums32`, then `madd` with the mins), widened to 8 lanes with
+    /// zeros above.
     #[inline(always)]
     unsafe fn mins_term(mins: __m128i, y: &ActBlockK) -> __m256i {
-        let q8sums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-        let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256::<1>(q8sums));
+        let q8s = _mm_loadu_si128(y.sums32.as_ptr() as *const __m128i);
         _mm256_zextsi128_si256(_mm_madd_epi16(mins, q8s))
     }
 
@@ -995,11 +1077,11 @@ mod avx2 {
     /// saturation: 31·127·2 < 2¹⁵), times the sub-block scale (`madd`), summed in i32; then
     /// `d·d_y·Σ − dmin·d_y·Σ m·Σy` in float.
     #[inline(always)]
-    unsafe fn dot_q45_k<const R: usize, const FIVE: bool>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+    unsafe fn dot_q45_k<const R: usize, const FIVE: bool, const VNNI: bool>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
         let mut acc = [_mm256_setzero_ps(); R];
         for (b, blk) in w.chunks_exact(q45_block_bytes(FIVE)).enumerate() {
             let (d, dmin, scales, mins, mut hb) = q45_header::<FIVE>(blk);
-            let mut sumi = [_mm256_setzero_si256(); R];
+            let mut sumi = [[_mm256_setzero_si256(); 2]; R];
             // Two halves of 128 values: the four sub-blocks' values and scales of a half (8 registers)
             // stay in registers while each row's bytes stream past; the whole block at once spilled them.
             for half in 0..2 {
@@ -1011,19 +1093,20 @@ mod avx2 {
                 for r in 0..R {
                     let y = a[r].get_unchecked(b).qs.as_ptr().add(128 * half) as *const u8;
                     for t in 0..4 {
-                        let p = _mm256_madd_epi16(sc[t], _mm256_maddubs_epi16(q[t], load32(y.add(32 * t))));
-                        sumi[r] = _mm256_add_epi32(sumi[r], p);
+                        let s = &mut sumi[r][chain::<R>(t)];
+                        *s = madd_add::<VNNI>(*s, sc[t], _mm256_maddubs_epi16(q[t], load32(y.add(32 * t))));
                     }
                 }
             }
             for r in 0..R {
-                add_k4_block(&mut acc[r], d, dmin, a[r].get_unchecked(b), sumi[r], mins);
+                add_k4_block(&mut acc[r], d, dmin, a[r].get_unchecked(b), _mm256_add_epi32(sumi[r][0], sumi[r][1]), mins);
             }
         }
         hsums(&acc)
     }
 
-    q45_k_entries!("avx2,fma");
+    k_quant_entries!(["avx2,fma"] => dot_q4_k, dot_q5_k, dot_q6_k, vnni = false);
+    k_quant_entries!(["avx2,fma", "avx512vnni,avx512vl"] => dot_q4_k_vnni, dot_q5_k_vnni, dot_q6_k_vnni, vnni = true);
 
     /// A Q6_K block's scale `d`, its 16 scales as bytes and as i16.
     #[inline(always)]
@@ -1067,13 +1150,13 @@ mod avx2 {
     /// Q6_K against Q8_K, as ggml's `ggml_vec_dot_q6_K_q8_K`: the unsigned 6-bit values `q` (0..64)
     /// times each row's bytes (`maddubs`: 63·127·2 < 2¹⁵), times the 16-value scales (`madd`), summed in
     /// i32, minus `32·Σ sc·Σy` from the row's 16-value sums; then `d·d_y·Σ` in float.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_q6_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+    #[inline(always)]
+    unsafe fn dot_q6_k_with<const R: usize, const VNNI: bool>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
         let mut acc = [_mm256_setzero_ps(); R];
         for (b, blk) in w.chunks_exact(BlockKind::Q6_K.block_bytes()).enumerate() {
             let p = blk.as_ptr();
             let (d, scales, scales16) = q6_header(blk);
-            let mut sumi = [_mm256_setzero_si256(); R];
+            let mut sumi = [[_mm256_setzero_si256(); 2]; R];
             for h in 0..2 {
                 let q = q6_quarters(p, h);
                 let mut sc = [_mm256_setzero_si256(); 4];
@@ -1083,13 +1166,13 @@ mod avx2 {
                 for r in 0..R {
                     let y = a[r].get_unchecked(b).qs.as_ptr().add(128 * h) as *const u8;
                     for t in 0..4 {
-                        let p16 = _mm256_maddubs_epi16(q[t], load32(y.add(32 * t)));
-                        sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(sc[t], p16));
+                        let s = &mut sumi[r][chain::<R>(t)];
+                        *s = madd_add::<VNNI>(*s, sc[t], _mm256_maddubs_epi16(q[t], load32(y.add(32 * t))));
                     }
                 }
             }
             for r in 0..R {
-                add_q6_block(&mut acc[r], d, a[r].get_unchecked(b), sumi[r], scales16);
+                add_q6_block(&mut acc[r], d, a[r].get_unchecked(b), _mm256_add_epi32(sumi[r][0], sumi[r][1]), scales16);
             }
         }
         hsums(&acc)
@@ -1104,7 +1187,7 @@ mod avx2 {
 /// 256-bit halves (the nibbles of one 32-byte load are the two sub-blocks' values) and joined.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::avx2::{add_k4_block, add_q6_block, broadcast_i16, hsums, load32, q45_block_bytes, q45_header, q45_pair, q6_header, q6_quarters, q6_scales};
+    use super::avx2::{add_k4_block, add_q6_block, broadcast_i16, hsums, q45_block_bytes, q45_header, q45_pair, q6_header, q6_quarters, q6_scales};
     use super::{ActBlockK, BlockKind};
     use std::arch::x86_64::*;
 
@@ -1153,29 +1236,32 @@ mod avx512 {
         hsums(&acc)
     }
 
-    super::q45_k_entries!("avx512f,avx512bw,avx2,fma");
+    super::k_quant_entries!(["avx512f,avx512bw,avx2,fma"] => dot_q4_k, dot_q5_k, dot_q6_k);
 
-    /// Q6_K against Q8_K: as `avx2::dot_q6_k`, with quarter `t` of both halves (values `32t..` and
-    /// `128 + 32t..`) in one register, their activations joined from two 32-byte loads.
-    #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-    pub(super) unsafe fn dot_q6_k<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
+    /// Q6_K against Q8_K: as `avx2::dot_q6_k`, with quarters `2c` and `2c + 1` of a half, which are
+    /// values `64c..64c + 64`, in one register, so that each row's bytes come in one 64-byte load.
+    /// (Joining quarter `t` of both halves, as first written, took two loads and an insert per
+    /// register; the rate did not measurably change, 0.95–1.01×.) Every i32 lane sums the products it
+    /// summed before, so the bits are the same.
+    #[inline(always)]
+    unsafe fn dot_q6_k_with<const R: usize>(w: &[u8], a: [&[ActBlockK]; R]) -> [f32; R] {
         let mut acc = [_mm256_setzero_ps(); R];
         for (b, blk) in w.chunks_exact(BlockKind::Q6_K.block_bytes()).enumerate() {
             let p = blk.as_ptr();
             let (d, scales, scales16) = q6_header(blk);
             let (mut q, mut sc) = ([_mm512_setzero_si512(); 4], [_mm512_setzero_si512(); 4]);
-            let (q0, q1) = (q6_quarters(p, 0), q6_quarters(p, 1));
-            for t in 0..4 {
-                q[t] = join(q0[t], q1[t]);
-                sc[t] = join(q6_scales(scales, 0, t), q6_scales(scales, 1, t));
+            let halves = [q6_quarters(p, 0), q6_quarters(p, 1)];
+            for c in 0..4 {
+                let (h, t) = (c / 2, 2 * (c % 2));
+                q[c] = join(halves[h][t], halves[h][t + 1]);
+                sc[c] = join(q6_scales(scales, h, t), q6_scales(scales, h, t + 1));
             }
             for r in 0..R {
                 let y = a[r].get_unchecked(b);
                 let yq = y.qs.as_ptr() as *const u8;
                 let mut sumi = _mm512_setzero_si512();
-                for t in 0..4 {
-                    let yy = join(load32(yq.add(32 * t)), load32(yq.add(128 + 32 * t)));
-                    sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(sc[t], _mm512_maddubs_epi16(q[t], yy)));
+                for c in 0..4 {
+                    sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(sc[c], _mm512_maddubs_epi16(q[c], load64(yq.add(64 * c)))));
                 }
                 add_q6_block(&mut acc[r], d, y, fold(sumi), scales16);
             }
@@ -1358,7 +1444,11 @@ mod tests {
         }
         let k = 512;
         // every SIMD level this CPU has (AVX-512 covers only the K-quants; the others run AVX2 there)
-        let levels: &[Simd] = if simd_level() == Simd::Avx512 { &[Simd::Avx2, Simd::Avx512] } else { &[Simd::Avx2] };
+        let levels: &[Simd] = match (simd_level(), decoding_level()) {
+            (Simd::Avx512, Simd::Avx2Vnni) => &[Simd::Avx2, Simd::Avx2Vnni, Simd::Avx512],
+            (Simd::Avx512, _) => &[Simd::Avx2, Simd::Avx512],
+            _ => &[Simd::Avx2],
+        };
         println!("SIMD levels tested: {levels:?}");
         for &level in levels {
         for dtype in ALL {
@@ -1397,6 +1487,37 @@ mod tests {
                 }
             }
         }
+        }
+    }
+
+    /// The K-quant kernels give the same bits on every level the CPU has, for 4 rows and for 1: AVX2
+    /// with and without VNNI (which only fuses each exact i32 multiply-add) and AVX-512 (whose i32
+    /// lanes, folded, sum the products each AVX2 lane sums). So `VERTOLK_NO_VNNI=1` and
+    /// `VERTOLK_NO_AVX512=1` change the K-quant products' speed and nothing else.
+    #[test]
+    fn k_quant_kernels_give_the_same_bits_on_every_level() {
+        if decoding_level() != Simd::Avx2Vnni {
+            println!("no AVX-512 VNNI on this CPU: levels not all here, nothing compared");
+            return;
+        }
+        let k = 1024;
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K] {
+            let mat = BlockMatrix::from_qtensor(&qtensor(dtype, 5, k, 31)).unwrap().unwrap();
+            let nb = k / mat.kind.block_values();
+            let a = quantize_rows_k(&values(4 * k, 32), 4, k);
+            let rows: [&[ActBlockK]; 4] = std::array::from_fn(|i| &a[i * nb..(i + 1) * nb]);
+            for j in 0..5 {
+                let w = mat.row(j);
+                let run = |level: Simd| -> ([f32; 4], f32) {
+                    match mat.kind {
+                        BlockKind::Q4_K => (kernels::Q4_K::dot::<4>(level, w, rows), kernels::Q4_K::dot::<1>(level, w, [rows[1]])[0]),
+                        BlockKind::Q5_K => (kernels::Q5_K::dot::<4>(level, w, rows), kernels::Q5_K::dot::<1>(level, w, [rows[1]])[0]),
+                        _ => (kernels::Q6_K::dot::<4>(level, w, rows), kernels::Q6_K::dot::<1>(level, w, [rows[1]])[0]),
+                    }
+                };
+                assert_eq!(run(Simd::Avx2Vnni), run(Simd::Avx2), "{dtype:?} row {j}: with and without VNNI");
+                assert_eq!(run(Simd::Avx512), run(Simd::Avx2), "{dtype:?} row {j}: AVX-512 and AVX2");
+            }
         }
     }
 
@@ -1513,6 +1634,11 @@ mod tests {
         assert_eq!(a[0].d, 1.0 / (-127.0 / 2.0));
         assert_eq!(&a[0].qs[..4], &[-127, 0, -2, 127]);
         assert_eq!(a[0].bsums[0], -2);
+        let b = &quantize_rows_k(&values(256, 9), 1, 256)[0];
+        for s in 0..8 {
+            let sum: i32 = b.qs[32 * s..32 * (s + 1)].iter().map(|&q| q as i32).sum();
+            assert_eq!(b.sums32[s] as i32, sum, "sum of sub-block {s}");
+        }
         assert!(quantize_rows_k(&[0f32; 256], 1, 256)[0].qs.iter().all(|&q| q == 0));
     }
 
@@ -1635,6 +1761,43 @@ mod speed {
                 });
                 println!("{dtype:?} {n}x{k}, {rows} rows: {:.1} MAC/ns, weights {:.1} GB/s", (n * k * rows) as f64 / best / 1e9, m.bytes().len() as f64 / best / 1e9);
             }
+        }
+    }
+
+    /// Two kernel levels side by side on the 1.5B's K-quant shapes: calls alternate between them and
+    /// each keeps its fastest CPU time, so that a neighbour's load on this shared machine, which comes
+    /// and goes, counts against both alike. A measurement, not a check:
+    /// `VERTOLK_RATES=avx2,avx2vnni cargo test --release --lib paired_kernel_rates -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement"]
+    fn paired_kernel_rates() {
+        let level = |name: &str| match name {
+            "avx2" => Simd::Avx2,
+            "avx2vnni" => Simd::Avx2Vnni,
+            _ => Simd::Avx512,
+        };
+        let spec = std::env::var("VERTOLK_RATES").unwrap_or_else(|_| "avx2,avx2vnni".into());
+        let (a, b) = spec.split_once(',').map(|(a, b)| (level(a), level(b))).unwrap();
+        let rows: usize = std::env::var("VERTOLK_RATES_ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        for (n, k, dtype) in [(8960, 1536, GgmlDType::Q4K), (8960, 1536, GgmlDType::Q6K), (1536, 8960, GgmlDType::Q4K), (1536, 8960, GgmlDType::Q6K)] {
+            let w = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
+            let m = BlockMatrix::from_qtensor(&QTensor::quantize(&w, dtype).unwrap()).unwrap().unwrap();
+            let x = values(rows * k, 2);
+            let mut best = [f64::MAX; 2];
+            pool.install(|| {
+                for i in 0..(if rows == 1 { 200 } else { 12 }) {
+                    // each goes first in every other round
+                    for j in 0..2 {
+                        let slot = (j + i) % 2;
+                        let t = thread_cpu_seconds();
+                        std::hint::black_box(matmul_parts_on(&[&m], &x, rows, if slot == 0 { a } else { b }));
+                        best[slot] = best[slot].min(thread_cpu_seconds() - t);
+                    }
+                }
+            });
+            let rate = |t: f64| (n * k * rows) as f64 / t / 1e9;
+            println!("{dtype:?} {n}x{k}, {rows} rows: {a:?} {:.1} MAC/ns, {b:?} {:.1} MAC/ns: {:.2}x", rate(best[0]), rate(best[1]), best[0] / best[1]);
         }
     }
 }
