@@ -481,6 +481,7 @@ enum Simd {
 }
 
 /// Whether an environment switch (for measuring) is set to 1.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn switched_off(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == "1")
 }
@@ -523,10 +524,12 @@ pub fn with_decoding_kernels<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// The kernels a call of `m` rows runs. One activation row (decoding) runs the AVX2 kernels, faster
-/// there (see `row_dot!`), with VNNI where the CPU has it ([`decoding_level`]). Calls with more rows run the widest kernels on every row, their 1–3-row
+/// The kernels a call of `m` rows runs. One activation row (decoding), and every call inside
+/// [`with_decoding_kernels`], runs the AVX2 kernels, faster there (see `row_dot!`), with VNNI where the
+/// CPU has it ([`decoding_level`]). Calls with more rows run the widest kernels on every row, their
 /// tails included, so a row's sum does not depend on how many rows came with it: a prompt continued
 /// from a cached prefix then computes what a fresh run computes (`models/llm.rs`, `process_prompt`).
+/// (The K-quant kernels of all levels give the same bits anyway; the 32-value ones run AVX2 on both.)
 fn level_for_rows(m: usize) -> Simd {
     match simd_level() {
         Simd::Avx512 if m == 1 || DECODING_KERNELS.with(|c| c.get()) => decoding_level(),
@@ -534,7 +537,7 @@ fn level_for_rows(m: usize) -> Simd {
     }
 }
 
-/// The kernels of one-row calls on a CPU with AVX-512: AVX2, with VNNI where the CPU has it (and
+/// The kernels of one-row calls on a CPU with AVX-512 (`simd_level` checked it): AVX2, with VNNI where the CPU has it (and
 /// `VERTOLK_NO_VNNI` is not 1). VNNI's fused multiply-add speeds decoding's K-quant products by
 /// 1.04–1.09× and gives the same bits; on prompt rows the 512-bit kernels gained nothing from it
 /// (0.98–1.01×; both `paired_kernel_rates`, one thread, 1.5B shapes), so they do without.
@@ -699,7 +702,7 @@ mod kernels {
                     #[cfg(target_arch = "x86_64")]
                     #[allow(unreachable_patterns)]
                     match simd {
-                        // `rows_with` picks AVX2 for one-row calls (decoding): the 512-bit kernel
+                        // `level_for_rows` picks AVX2 for one-row calls (decoding): the 512-bit kernel
                         // saves multiplies per activation row, and with one row the unpacking it adds
                         // ate the saving (1.5B Q4_K_M decoding 8.3 vs 9.4 tok/s with it for all rows,
                         // medians of 3 alternated `vertolk bench llm` runs on a machine that drifts
@@ -1386,7 +1389,7 @@ mod tests {
     }
 
     /// Our kernels against the exact product of the dequantized weights and the dequantized quantized
-    /// activations (f64), for every kind, for row counts that exercise the 4/3/2/1-row passes and the
+    /// activations (f64), for every kind, for row counts that exercise passes of several sizes and the
     /// row-block edge, and a column count that leaves a ragged last panel: equal up to f32 summation.
     /// Then against candle's own `QMatMul` on the same blocks (it quantizes activations the same way
     /// up to rounding ties, but rounds Q8_1's `d·Σq` through f16 differently, hence the looser bound).
@@ -1435,8 +1438,18 @@ mod tests {
         }
     }
 
+    /// The SIMD levels this CPU has (and the switches allow), AVX2 first; empty without AVX2.
+    pub(super) fn levels_here() -> Vec<Simd> {
+        match (simd_level(), decoding_level()) {
+            (Simd::Portable, _) => Vec::new(),
+            (Simd::Avx512, Simd::Avx2Vnni) => vec![Simd::Avx2, Simd::Avx2Vnni, Simd::Avx512],
+            (Simd::Avx512, _) => vec![Simd::Avx2, Simd::Avx512],
+            _ => vec![Simd::Avx2],
+        }
+    }
+
     /// The SIMD kernels equal the portable ones on random blocks (up to the order of float sums) for
-    /// every row count of a pass, and bit for bit on blocks whose products are exact in f32.
+    /// passes of 4 rows and of 1, on every level this CPU has.
     #[test]
     fn simd_equals_portable() {
         if !simd_available() {
@@ -1444,11 +1457,7 @@ mod tests {
         }
         let k = 512;
         // every SIMD level this CPU has (AVX-512 covers only the K-quants; the others run AVX2 there)
-        let levels: &[Simd] = match (simd_level(), decoding_level()) {
-            (Simd::Avx512, Simd::Avx2Vnni) => &[Simd::Avx2, Simd::Avx2Vnni, Simd::Avx512],
-            (Simd::Avx512, _) => &[Simd::Avx2, Simd::Avx512],
-            _ => &[Simd::Avx2],
-        };
+        let levels = &levels_here();
         println!("SIMD levels tested: {levels:?}");
         for &level in levels {
         for dtype in ALL {
@@ -1496,8 +1505,9 @@ mod tests {
     /// `VERTOLK_NO_AVX512=1` change the K-quant products' speed and nothing else.
     #[test]
     fn k_quant_kernels_give_the_same_bits_on_every_level() {
-        if decoding_level() != Simd::Avx2Vnni {
-            println!("no AVX-512 VNNI on this CPU: levels not all here, nothing compared");
+        let levels = levels_here();
+        if levels.len() < 2 {
+            println!("one SIMD level on this CPU ({levels:?}): nothing to compare");
             return;
         }
         let k = 1024;
@@ -1515,8 +1525,9 @@ mod tests {
                         _ => (kernels::Q6_K::dot::<4>(level, w, rows), kernels::Q6_K::dot::<1>(level, w, [rows[1]])[0]),
                     }
                 };
-                assert_eq!(run(Simd::Avx2Vnni), run(Simd::Avx2), "{dtype:?} row {j}: with and without VNNI");
-                assert_eq!(run(Simd::Avx512), run(Simd::Avx2), "{dtype:?} row {j}: AVX-512 and AVX2");
+                for &level in &levels[1..] {
+                    assert_eq!(run(level), run(Simd::Avx2), "{dtype:?} row {j}: {level:?} against AVX2");
+                }
             }
         }
     }
@@ -1771,10 +1782,16 @@ mod speed {
     #[test]
     #[ignore = "a measurement"]
     fn paired_kernel_rates() {
-        let level = |name: &str| match name {
-            "avx2" => Simd::Avx2,
-            "avx2vnni" => Simd::Avx2Vnni,
-            _ => Simd::Avx512,
+        let here = super::tests::levels_here();
+        let level = |name: &str| {
+            let l = match name {
+                "avx2" => Simd::Avx2,
+                "avx2vnni" => Simd::Avx2Vnni,
+                "avx512" => Simd::Avx512,
+                _ => panic!("VERTOLK_RATES names avx2, avx2vnni or avx512, not {name:?}"),
+            };
+            assert!(here.contains(&l), "{l:?} is not on this CPU (it has {here:?})");
+            l
         };
         let spec = std::env::var("VERTOLK_RATES").unwrap_or_else(|_| "avx2,avx2vnni".into());
         let (a, b) = spec.split_once(',').map(|(a, b)| (level(a), level(b))).unwrap();
