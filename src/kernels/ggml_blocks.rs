@@ -36,7 +36,7 @@ const QK: usize = 32;
 /// Values per super-block of the K-quants.
 const QK_K: usize = 256;
 /// Activation rows per pass over a weight row: 4 for the AVX2 kernels (16 registers), up to 8 for
-/// the AVX-512 K-quant ones (32 registers; [`RowDot::rows_per_pass`]).
+/// the AVX-512 K-quant ones (32 registers; [`BlockKind::rows_per_pass`]).
 const MR: usize = 8;
 /// Activation rows per cache block (a multiple of `MR`).
 const MB: usize = 64;
@@ -114,6 +114,13 @@ impl BlockKind {
             Self::Q4_1 | Self::Q4_K | Self::Q5_K => &[0, 2],
             Self::Q6_K => &[208],
         }
+    }
+
+    /// Activation rows one pass takes on kernels `simd`: 8 on the 512-bit kernels, which are the
+    /// K-quants' (Q8_K activations), whose 8 registers of weights and scales leave room for 8 rows'
+    /// sums; 4 on the AVX2 ones, which have 16 registers.
+    fn rows_per_pass(self, simd: Simd) -> usize {
+        if simd == Simd::Avx512 && self.act() == ActFormat::Q8K { 8 } else { 4 }
     }
 
     const fn act(self) -> ActFormat {
@@ -418,7 +425,7 @@ impl BlockMatrix {
         // Weight rows in tiles that fit L1 beside a group of activation rows; the group then meets
         // each row of the tile from L1 instead of streaming from L2 once per weight row.
         let tile = (L1_TILE_BYTES / self.row_bytes()).clamp(1, ROWS_PER_PANEL);
-        let mr = K::rows_per_pass(simd);
+        let mr = self.kind.rows_per_pass(simd);
         fn pass<'a, K: RowDot + 'a, const R: usize>(simd: Simd, w: &[u8], a: impl Fn(usize) -> &'a [K::Act], sums: &mut [f32]) {
             sums[..R].copy_from_slice(&K::dot::<R>(simd, w, std::array::from_fn(a)));
         }
@@ -680,8 +687,6 @@ fn quantize_rows_k(x: &[f32], m: usize, k: usize) -> Vec<ActBlockK> {
 trait RowDot {
     type Act;
     fn dot<const R: usize>(simd: Simd, w: &[u8], a: [&[Self::Act]; R]) -> [f32; R];
-    /// How many activation rows one pass takes on kernels `simd`.
-    fn rows_per_pass(simd: Simd) -> usize;
 }
 
 #[allow(non_camel_case_types)]
@@ -716,14 +721,6 @@ mod kernels {
                     }
                     let _ = simd;
                     std::array::from_fn(|i| portable::$portable(BlockKind::$name, w, a[i]))
-                }
-
-                fn rows_per_pass(simd: Simd) -> usize {
-                    match simd {
-                        // the 512-bit kernels' 8 registers of weights leave room for 8 rows' sums
-                        $(Simd::Avx512 => { let _ = stringify!($avx512); 8 })?
-                        _ => 4,
-                    }
                 }
             }
         };

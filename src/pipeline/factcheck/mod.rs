@@ -100,15 +100,14 @@ fn spaced_lower(text: &str) -> String {
 /// the sentence states (001's true point "with non-disclosed partners" failed on it). The bare
 /// participle („wurde nicht genannt“, was not named) still counts.
 fn negation_text(text: &str) -> String {
-    let mut lower = spaced_lower(&without_contrasts(&text.to_lowercase())).replace(" not only ", " ").replace(" nicht nur ", " ").replace(" niet alleen ", " ");
-    for unnamed in UNNAMED {
-        lower = lower.replace(unnamed, " ");
-    }
-    lower
+    NOT_NEGATING.iter().fold(spaced_lower(&without_contrasts(&text.to_lowercase())), |lower, phrase| lower.replace(phrase, " "))
 }
 
-/// "Unnamed" and "undisclosed" as attributive participles in German and Dutch (word-bounded).
-const UNNAMED: &[&str] = &[
+/// Phrases with a negation word that negate nothing (word-bounded), left out in this order: "not
+/// only" in English, German and Dutch; "unnamed" and "undisclosed" as attributive participles in
+/// German and Dutch.
+const NOT_NEGATING: &[&str] = &[
+    " not only ", " nicht nur ", " niet alleen ",
     " nicht genannte ", " nicht genannten ", " nicht genannter ", " nicht genanntes ", " nicht genanntem ",
     " nicht näher genannte ", " nicht näher genannten ", " nicht näher genannter ", " nicht näher genanntes ", " nicht näher genanntem ",
     " niet genoemde ", " niet nader genoemde ", " niet bekendgemaakte ",
