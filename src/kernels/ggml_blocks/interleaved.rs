@@ -1,0 +1,516 @@
+//! Q4_K and Q6_K matrices with their rows interleaved in groups of 8, so that one kernel pass
+//! computes 8 output columns in the lanes of one register (llama.cpp's CPU "repack" idea,
+//! `block_q4_Kx8`, in layouts of our own).
+//!
+//! Why: in the row-at-a-time AVX-512 kernels ([`super::avx512`]) 12 of each row's 23 instructions per
+//! Q4_K super-block and activation row were the float scaling, the mins term and the horizontal fold:
+//! work per (weight row, activation row, super-block). With 8 weight rows in the lanes of one
+//! register that work is done once for 8 columns, the scales are applied by `madd`s that cover 8
+//! columns, and no horizontal sum is left at the end. Measured (`paired_kernel_rates`, one thread,
+//! the 1.5B's feed-forward shapes, best of alternated calls): Q4_K 1.86–1.99× the row kernels' rate on
+//! 64- and 512-row products, 1.16–1.18× on one row (against AVX2 with VNNI, decoding's kernels).
+//!
+//! Layouts, per group of 8 rows and per super-block (a whole number of cache lines, so every group's
+//! super-block starts on a line). Sub-block `s` is values `32s..32s+32`; its "quads" `t = 0..4` are
+//! values `32s + 8t + v`, `v < 8`. One register holds a quad of all 8 rows, row `c` in bytes
+//! `8c..8c+8`, and meets one 8-byte octet of activations broadcast to every 64-bit lane.
+//! - Q4_K, 1216 bytes: `0..1024` the nibbles, sub-block `s` in bytes `128s..128s+128` as two 64-byte
+//!   loads `h`: byte `8c + v` of load `h` holds quad `2h` of row `c` in its low nibble and quad
+//!   `2h + 1` in its high nibble; `1024..1056`, `1056..1088` the rows' `d` and `dmin` as f32 (exactly
+//!   their f16 values); `1088..1152` the 6-bit scales as bytes `[s][c]`; `1152..1216` the mins as
+//!   bytes `[s / 2][c][s % 2]`, the i16 pairs a `madd` with two sub-blocks' activation sums takes.
+//! - Q6_K, 1728 bytes: `0..1024` the low nibbles as Q4_K's; `1024..1536` the high two bits, sub-block
+//!   `s` in bytes `1024 + 64s..`, bits `2t, 2t + 1` of byte `8c + v` for quad `t`; `1536..1664` the
+//!   16 signed scales as bytes `[i / 4][c][i % 4]` (scale `i` covers values `16i..16i+16`);
+//!   `1664..1696` the rows' `d` as f32; 32 bytes of padding.
+//!
+//! The integer sums are exactly ggml's (per row and super-block: Q4_K `Σ sc·Σ q·y` and `Σ m·Σ y`;
+//! Q6_K `Σ sc·Σ q·y − 32·Σ sc·Σ y`); each output then adds its super-blocks' float terms one after
+//! another in one f32 lane. That order differs from the row kernels' (8 partial lanes summed at the
+//! end), so an interleaved matrix's products differ from a row-major one's in the last bits; every
+//! row count, tail and level (AVX-512, or [`dot_portable`]) gives the same bits, so a row's result
+//! never depends on the rows computed with it.
+use super::{k4_scales_mins, read_f16, ActBlock, ActBlockK, BlockKind, QK, QK_K};
+
+/// Rows per group.
+pub(super) const GROUP: usize = 8;
+
+mod q4k {
+    pub const BYTES: usize = 1216;
+    pub const D: usize = 1024;
+    pub const DMIN: usize = 1056;
+    pub const SCALES: usize = 1088;
+    pub const MINS: usize = 1152;
+    const _: () = assert!(BYTES == MINS + 64 && BYTES.is_multiple_of(64));
+}
+
+mod q80 {
+    pub const BYTES: usize = 1088;
+    pub const D: usize = 1024;
+    const _: () = assert!(BYTES == D + 64 && BYTES.is_multiple_of(64));
+}
+
+mod q6k {
+    pub const BYTES: usize = 1728;
+    pub const HIGH: usize = 1024;
+    pub const SCALES: usize = 1536;
+    pub const D: usize = 1664;
+    const _: () = assert!(BYTES >= D + 32 && BYTES.is_multiple_of(64));
+}
+
+/// Bytes of one group's unit (a super-block; 4 blocks of Q8_0) for `kind` (Q4_K, Q6_K or Q8_0).
+pub(super) const fn group_block_bytes(kind: BlockKind) -> usize {
+    match kind {
+        BlockKind::Q6_K => q6k::BYTES,
+        BlockKind::Q8_0 => q80::BYTES,
+        _ => q4k::BYTES,
+    }
+}
+
+/// Values per unit: a super-block of the K-quants, 4 blocks of Q8_0 (so that a unit is whole lines).
+const fn unit_values(kind: BlockKind) -> usize {
+    match kind {
+        BlockKind::Q8_0 => 4 * QK,
+        _ => QK_K,
+    }
+}
+
+/// One cache line, so the groups' blocks start on lines.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// An `n × k` Q4_K or Q6_K matrix (`n` a multiple of 8) in the interleaved layout.
+pub(super) struct Interleaved {
+    kind: BlockKind,
+    lines: Vec<Line>,
+    /// Units (super-blocks; Q8_0: 4 blocks) per row.
+    blocks: usize,
+}
+
+impl Interleaved {
+    /// From `n` rows of `kind` blocks as GGUF stores them; `None` for other kinds, or when `n` is not
+    /// a multiple of 8 (or, for Q8_0, `k` of 128).
+    pub(super) fn from_rows(kind: BlockKind, rows: &[u8], n: usize, k: usize) -> Option<Self> {
+        if !matches!(kind, BlockKind::Q4_K | BlockKind::Q6_K | BlockKind::Q8_0) || n == 0 || !n.is_multiple_of(GROUP) || !k.is_multiple_of(unit_values(kind)) {
+            return None;
+        }
+        let blocks = k / unit_values(kind);
+        // bytes of one row's unit in the file's layout
+        let bb = kind.block_bytes() * (unit_values(kind) / kind.block_values());
+        if rows.len() != n * blocks * bb {
+            return None;
+        }
+        let gbb = group_block_bytes(kind);
+        let group_bytes = blocks * gbb;
+        // (2 MB pages for these lines, asked with MADV_HUGEPAGE and granted, measured no faster: prompt
+        // 68.3/66.5/74.2 against 73.1/67.3/71.6 tok/s with 4 KB pages, decoding 13.3/11.2/12.8 against
+        // 13.7/11.6/11.2, alternated `bench llm` runs of the 1.5B)
+        let mut lines = vec![Line([0; 64]); n / GROUP * group_bytes / 64];
+        // SAFETY: `Line` is 64 plain bytes; the vector's bytes are exactly `lines.len() · 64`.
+        let out = unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr() as *mut u8, lines.len() * 64) };
+        use rayon::prelude::*;
+        out.par_chunks_mut(group_bytes).enumerate().for_each(|(g, group)| {
+            for (b, dst) in group.chunks_exact_mut(gbb).enumerate() {
+                for c in 0..GROUP {
+                    let at = ((g * GROUP + c) * blocks + b) * bb;
+                    let src = &rows[at..at + bb];
+                    match kind {
+                        BlockKind::Q6_K => put_q6k(src, c, dst),
+                        BlockKind::Q8_0 => put_q80(src, c, dst),
+                        _ => put_q4k(src, c, dst),
+                    }
+                }
+            }
+        });
+        Some(Self { kind, lines, blocks })
+    }
+
+    pub(super) fn kind(&self) -> BlockKind {
+        self.kind
+    }
+
+    pub(super) fn bytes(&self) -> &[u8] {
+        // SAFETY: as in `from_rows`.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr() as *const u8, self.lines.len() * 64) }
+    }
+
+    /// The blocks of group `g` (rows `8g..8g+8`), unit after unit.
+    #[inline(always)]
+    pub(super) fn group(&self, g: usize) -> &[u8] {
+        let gb = self.group_bytes();
+        &self.bytes()[g * gb..(g + 1) * gb]
+    }
+
+    pub(super) fn group_bytes(&self) -> usize {
+        self.blocks * group_block_bytes(self.kind)
+    }
+
+    /// Row `j` as floats, with the arithmetic of the row-major [`super::BlockMatrix::dequantize_row`]
+    /// (so the same bits).
+    pub(super) fn dequantize_row(&self, j: usize, out: &mut [f32]) {
+        let c = j % GROUP;
+        let gbb = group_block_bytes(self.kind);
+        for (blk, out) in self.group(j / GROUP).chunks_exact(gbb).zip(out.chunks_exact_mut(unit_values(self.kind))) {
+            if self.kind == BlockKind::Q8_0 {
+                for (u, o) in out.iter_mut().enumerate() {
+                    *o = q80_value(blk, u, c) as f32 * q80_d(blk, u / QK, c);
+                }
+            } else if self.kind == BlockKind::Q6_K {
+                let d = f32_at(blk, q6k::D + 4 * c);
+                for (u, o) in out.iter_mut().enumerate() {
+                    *o = d * q6k_scale(blk, u / 16, c) as f32 * (q6k_value(blk, u, c) as i32 - 32) as f32;
+                }
+            } else {
+                let (d, dmin) = (f32_at(blk, q4k::D + 4 * c), f32_at(blk, q4k::DMIN + 4 * c));
+                for s in 0..8 {
+                    let (d1, m1) = (d * blk[q4k::SCALES + 8 * s + c] as f32, dmin * blk[q4k::MINS + 16 * (s / 2) + 2 * c + s % 2] as f32);
+                    for u in 32 * s..32 * s + 32 {
+                        out[u] = d1 * nibble(blk, u, c) as f32 - m1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The low nibble (both kinds' 4-bit part) of value `u` of row `c` in an interleaved super-block.
+#[inline(always)]
+fn nibble(blk: &[u8], u: usize, c: usize) -> u8 {
+    let (s, t, v) = (u / 32, (u / 8) % 4, u % 8);
+    (blk[128 * s + 64 * (t / 2) + 8 * c + v] >> (4 * (t % 2))) & 0xF
+}
+
+/// Q6_K value `u` (0..64) of row `c`.
+#[inline(always)]
+fn q6k_value(blk: &[u8], u: usize, c: usize) -> u8 {
+    let (s, t, v) = (u / 32, (u / 8) % 4, u % 8);
+    nibble(blk, u, c) | (((blk[q6k::HIGH + 64 * s + 8 * c + v] >> (2 * t)) & 3) << 4)
+}
+
+/// Q6_K scale `i` (of values `16i..16i+16`) of row `c`.
+#[inline(always)]
+fn q6k_scale(blk: &[u8], i: usize, c: usize) -> i8 {
+    blk[q6k::SCALES + 32 * (i / 4) + 4 * c + i % 4] as i8
+}
+
+/// Q8_0 value `u` (of 128) of row `c`.
+#[inline(always)]
+fn q80_value(blk: &[u8], u: usize, c: usize) -> i8 {
+    blk[64 * (u / 8) + 8 * c + u % 8] as i8
+}
+
+/// The scale of Q8_0 block `j` (of 4) of row `c`.
+#[inline(always)]
+fn q80_d(blk: &[u8], j: usize, c: usize) -> f32 {
+    read_f16(blk, q80::D + 16 * j + 2 * c)
+}
+
+/// Row `c`'s 4 Q8_0 blocks `src` into its places in the group's unit `dst`: block `j`'s quad `t` at
+/// `256j + 64t`, its scale (f16) at `1024 + 16j + 2c`.
+fn put_q80(src: &[u8], c: usize, dst: &mut [u8]) {
+    let bb = BlockKind::Q8_0.block_bytes();
+    for (j, blk) in src.chunks_exact(bb).enumerate() {
+        dst[q80::D + 16 * j + 2 * c..][..2].copy_from_slice(&blk[..2]);
+        for t in 0..4 {
+            dst[256 * j + 64 * t + 8 * c..][..8].copy_from_slice(&blk[2 + 8 * t..][..8]);
+        }
+    }
+}
+
+/// Values `32s + 8t + v` at the byte and nibble of the layout: `q[u]` are row `c`'s 256 values.
+fn put_nibbles(q: &[u8; QK_K], c: usize, dst: &mut [u8]) {
+    for s in 0..8 {
+        for h in 0..2 {
+            let (lo, hi) = (&q[32 * s + 16 * h..][..8], &q[32 * s + 16 * h + 8..][..8]);
+            let out = &mut dst[128 * s + 64 * h + 8 * c..][..8];
+            for v in 0..8 {
+                out[v] = (lo[v] & 0xF) | ((hi[v] & 0xF) << 4);
+            }
+        }
+    }
+}
+
+/// Row `c`'s Q4_K block `src` into its places in the group's super-block `dst`.
+fn put_q4k(src: &[u8], c: usize, dst: &mut [u8]) {
+    let (sc, mn) = k4_scales_mins(&src[4..16]);
+    dst[q4k::D + 4 * c..][..4].copy_from_slice(&read_f16(src, 0).to_le_bytes());
+    dst[q4k::DMIN + 4 * c..][..4].copy_from_slice(&read_f16(src, 2).to_le_bytes());
+    for s in 0..8 {
+        dst[q4k::SCALES + 8 * s + c] = sc[s];
+        dst[q4k::MINS + 16 * (s / 2) + 2 * c + s % 2] = mn[s];
+    }
+    // value u of sub-block s: nibble s % 2 of byte 16 + 32·(s/2) + u
+    let mut q = [0u8; QK_K];
+    for (pair, bytes) in src[16..144].chunks_exact(32).enumerate() {
+        for (u, &byte) in bytes.iter().enumerate() {
+            q[64 * pair + u] = byte & 0xF;
+            q[64 * pair + 32 + u] = byte >> 4;
+        }
+    }
+    put_nibbles(&q, c, dst);
+}
+
+/// Row `c`'s Q6_K block `src` into its places in the group's super-block `dst`.
+fn put_q6k(src: &[u8], c: usize, dst: &mut [u8]) {
+    let (ql, qh, sc) = (&src[..128], &src[128..192], &src[192..208]);
+    // ggml's layout: half h, l < 32: values 128h + l, +32, +64, +96 from ql[64h + l], ql[64h + l + 32]
+    // and the bit pairs 0, 2, 4, 6 of qh[32h + l]
+    let mut q = [0u8; QK_K];
+    for h in 0..2 {
+        for l in 0..32 {
+            let (a, b, hb) = (ql[64 * h + l], ql[64 * h + l + 32], qh[32 * h + l]);
+            q[128 * h + l] = (a & 0xF) | ((hb & 3) << 4);
+            q[128 * h + l + 32] = (b & 0xF) | (((hb >> 2) & 3) << 4);
+            q[128 * h + l + 64] = (a >> 4) | (((hb >> 4) & 3) << 4);
+            q[128 * h + l + 96] = (b >> 4) | (((hb >> 6) & 3) << 4);
+        }
+    }
+    put_nibbles(&q, c, dst);
+    for s in 0..8 {
+        for v in 0..8 {
+            let high = (0..4).fold(0u8, |acc, t| acc | ((q[32 * s + 8 * t + v] >> 4) << (2 * t)));
+            dst[q6k::HIGH + 64 * s + 8 * c + v] = high;
+        }
+    }
+    for (i, &s) in sc.iter().enumerate() {
+        dst[q6k::SCALES + 32 * (i / 4) + 4 * c + i % 4] = s;
+    }
+    dst[q6k::D + 4 * c..][..4].copy_from_slice(&read_f16(src, 208).to_le_bytes());
+}
+
+#[inline(always)]
+fn f32_at(p: &[u8], at: usize) -> f32 {
+    f32::from_le_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]])
+}
+
+/// The 8 outputs of group `g` (its blocks, of `kind`) for one activation row, with the float
+/// arithmetic of the [`avx512`] kernels lane for lane (so the same bits): the reference, and the
+/// kernel where AVX-512 is missing.
+pub(super) fn dot_portable(kind: BlockKind, g: &[u8], a: &[ActBlockK]) -> [f32; GROUP] {
+    let mut acc = [0f32; GROUP];
+    for (blk, y) in g.chunks_exact(group_block_bytes(kind)).zip(a) {
+        for (c, acc) in acc.iter_mut().enumerate() {
+            if kind == BlockKind::Q6_K {
+                let mut tot = 0i32;
+                for i in 0..16 {
+                    let dot: i32 = (16 * i..16 * i + 16).map(|u| q6k_value(blk, u, c) as i32 * y.qs[u] as i32).sum();
+                    tot += q6k_scale(blk, i, c) as i32 * (dot - 32 * y.bsums[i] as i32);
+                }
+                *acc = (f32_at(blk, q6k::D + 4 * c) * y.d).mul_add(tot as f32, *acc);
+            } else {
+                let (mut sumi, mut mins) = (0i32, 0i32);
+                for s in 0..8 {
+                    let dot: i32 = (32 * s..32 * s + 32).map(|u| nibble(blk, u, c) as i32 * y.qs[u] as i32).sum();
+                    sumi += blk[q4k::SCALES + 8 * s + c] as i32 * dot;
+                    mins += blk[q4k::MINS + 16 * (s / 2) + 2 * c + s % 2] as i32 * y.sums32[s] as i32;
+                }
+                let (d, dmin) = (f32_at(blk, q4k::D + 4 * c), f32_at(blk, q4k::DMIN + 4 * c));
+                *acc = (d * y.d).mul_add(sumi as f32, *acc);
+                *acc = (dmin * -y.d).mul_add(mins as f32, *acc);
+            }
+        }
+    }
+    acc
+}
+
+/// Q8_0: the 8 outputs of group `g` for one activation row (32-value blocks), with the float
+/// arithmetic of [`avx512::dot_q80`] lane for lane.
+pub(super) fn dot_q80_portable(g: &[u8], a: &[ActBlock]) -> [f32; GROUP] {
+    let mut acc = [0f32; GROUP];
+    for (blk, ys) in g.chunks_exact(q80::BYTES).zip(a.chunks_exact(4)) {
+        for (j, y) in ys.iter().enumerate() {
+            for (c, acc) in acc.iter_mut().enumerate() {
+                let dot: i32 = (0..QK).map(|u| q80_value(blk, 32 * j + u, c) as i32 * y.qs[u] as i32).sum();
+                *acc = (q80_d(blk, j, c) * y.d).mul_add(dot as f32, *acc);
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) mod avx512 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// The low nibbles of sub-block `s`: quads 0..4 of the 8 rows.
+    #[inline(always)]
+    unsafe fn nibbles(p: *const u8, s: usize) -> [__m512i; 4] {
+        let m4 = _mm512_set1_epi8(0xF);
+        let l0 = _mm512_loadu_si512(p.add(128 * s) as *const _);
+        let l1 = _mm512_loadu_si512(p.add(128 * s + 64) as *const _);
+        [
+            _mm512_and_si512(l0, m4),
+            _mm512_and_si512(_mm512_srli_epi16::<4>(l0), m4),
+            _mm512_and_si512(l1, m4),
+            _mm512_and_si512(_mm512_srli_epi16::<4>(l1), m4),
+        ]
+    }
+
+    /// 32 i16 lanes: lane `4c + p` = byte `4c + J` of each 128-bit half of `bytes` as i16 (signed with
+    /// `SIGNED`): the scale of row `c` for the 4 i16 sums of its lanes, from bytes laid `[c][4]`.
+    #[inline(always)]
+    unsafe fn spread<const J: i8, const SIGNED: bool>(bytes: __m256i) -> __m512i {
+        let pick = _mm256_setr_epi8(J, J, J, J, 4 + J, 4 + J, 4 + J, 4 + J, 8 + J, 8 + J, 8 + J, 8 + J, 12 + J, 12 + J, 12 + J, 12 + J, J, J, J, J, 4 + J, 4 + J, 4 + J, 4 + J, 8 + J, 8 + J, 8 + J, 8 + J, 12 + J, 12 + J, 12 + J, 12 + J);
+        let b = _mm256_shuffle_epi8(bytes, pick);
+        if SIGNED { _mm512_cvtepi8_epi16(b) } else { _mm512_cvtepu8_epi16(b) }
+    }
+
+    /// An 8-byte octet of activations in every 64-bit lane.
+    #[inline(always)]
+    unsafe fn octet(y: *const u8) -> __m512i {
+        _mm512_set1_epi64(std::ptr::read_unaligned(y as *const i64))
+    }
+
+    /// Row `c`'s two i32 lanes `2c, 2c + 1` of `v` summed, into lane `c` of 8.
+    #[inline(always)]
+    unsafe fn join_pairs(v: __m512i) -> __m256i {
+        _mm512_cvtepi64_epi32(_mm512_add_epi32(v, _mm512_srli_epi64::<32>(v)))
+    }
+
+    #[inline(always)]
+    unsafe fn store<const R: usize>(acc: [__m256; R]) -> [[f32; GROUP]; R] {
+        std::array::from_fn(|r| {
+            let mut o = [0f32; GROUP];
+            _mm256_storeu_ps(o.as_mut_ptr(), acc[r]);
+            o
+        })
+    }
+
+    /// Q4_K: the 8 outputs of group `g` for each of `R` activation rows. Per sub-block the nibbles of
+    /// the 8 rows unpacked into four registers, shared by the `R` rows; per row, four `maddubs`
+    /// against its octets (i16 sums: 4·2·15·127 < 2¹⁵), one `madd` with the 8 rows' scales. Per
+    /// super-block and row: each row's two i32 lanes joined, the mins term for the 8 rows in four
+    /// `madd`s (mins pairs against the row's 32-value sums), two fused multiply-adds for all 8 outputs.
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+    pub(in super::super) unsafe fn dot_q4k<const R: usize>(g: &[u8], a: [&[ActBlockK]; R]) -> [[f32; GROUP]; R] {
+        let mut acc = [_mm256_setzero_ps(); R];
+        for (b, blk) in g.chunks_exact(q4k::BYTES).enumerate() {
+            let p = blk.as_ptr();
+            let dv = _mm256_loadu_ps(p.add(q4k::D) as *const f32);
+            let mv = _mm256_loadu_ps(p.add(q4k::DMIN) as *const f32);
+            let mins: [__m256i; 4] = std::array::from_fn(|q| _mm256_cvtepu8_epi16(_mm_loadu_si128(p.add(q4k::MINS + 16 * q) as *const __m128i)));
+            // scale bytes [s][c] → [c][4] with all four the same, so spread::<0>
+            let expand = _mm256_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
+            let mut sumi = [_mm512_setzero_si512(); R];
+            for s in 0..8 {
+                let w = nibbles(p, s);
+                let sc8 = _mm256_set1_epi64x(std::ptr::read_unaligned(p.add(q4k::SCALES + 8 * s) as *const i64));
+                let sc = _mm512_cvtepu8_epi16(_mm256_shuffle_epi8(sc8, expand));
+                for r in 0..R {
+                    let y = a[r].get_unchecked(b).qs.as_ptr().add(32 * s) as *const u8;
+                    let q = |t: usize| _mm512_maddubs_epi16(w[t], octet(y.add(8 * t)));
+                    let t = _mm512_add_epi16(_mm512_add_epi16(q(0), q(1)), _mm512_add_epi16(q(2), q(3)));
+                    sumi[r] = _mm512_add_epi32(sumi[r], _mm512_madd_epi16(t, sc));
+                }
+            }
+            for r in 0..R {
+                let y = a[r].get_unchecked(b);
+                let s32 = y.sums32.as_ptr() as *const i32;
+                let mut mn = _mm256_madd_epi16(mins[0], _mm256_set1_epi32(std::ptr::read_unaligned(s32)));
+                for (q, m) in mins.iter().enumerate().skip(1) {
+                    mn = _mm256_add_epi32(mn, _mm256_madd_epi16(*m, _mm256_set1_epi32(std::ptr::read_unaligned(s32.add(q)))));
+                }
+                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(y.d)), _mm256_cvtepi32_ps(join_pairs(sumi[r])), acc[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(mv, _mm256_set1_ps(-y.d)), _mm256_cvtepi32_ps(mn), acc[r]);
+            }
+        }
+        store(acc)
+    }
+
+    /// Q8_0: the 8 outputs of group `g` for each of `R` activation rows. Signed × signed by the sign
+    /// trick (|w| times y negated where w < 0; AVX-512 has no `vpsignb`, a masked subtraction does it),
+    /// the weights' magnitudes and signs taken once per block for the `R` rows; per row and block four
+    /// `maddubs` (pairs ≤ 2·128·127 < 2¹⁵) each widened by a `madd` with ones — or, with VNNI, four
+    /// `vpdpbusd`, the same exact i32 sums — then one fused multiply-add for all 8 outputs.
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+    pub(in super::super) unsafe fn dot_q80<const R: usize>(g: &[u8], a: [&[ActBlock]; R]) -> [[f32; GROUP]; R] {
+        dot_q80_with::<R, false>(g, a)
+    }
+
+    /// [`dot_q80`] with VNNI's `vpdpbusd`.
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c,avx512vnni")]
+    pub(in super::super) unsafe fn dot_q80_vnni<const R: usize>(g: &[u8], a: [&[ActBlock]; R]) -> [[f32; GROUP]; R] {
+        dot_q80_with::<R, true>(g, a)
+    }
+
+    #[inline(always)]
+    unsafe fn dot_q80_with<const R: usize, const VNNI: bool>(g: &[u8], a: [&[ActBlock]; R]) -> [[f32; GROUP]; R] {
+        let mut acc = [_mm256_setzero_ps(); R];
+        let ones = _mm512_set1_epi16(1);
+        let zero = _mm512_setzero_si512();
+        for (u, blk) in g.chunks_exact(q80::BYTES).enumerate() {
+            let p = blk.as_ptr();
+            for j in 0..4 {
+                let dv = _mm256_cvtph_ps(_mm_loadu_si128(p.add(q80::D + 16 * j) as *const __m128i));
+                let mut mag = [zero; 4];
+                let mut neg = [0 as __mmask64; 4];
+                for t in 0..4 {
+                    let w = _mm512_loadu_si512(p.add(256 * j + 64 * t) as *const _);
+                    mag[t] = _mm512_abs_epi8(w);
+                    neg[t] = _mm512_movepi8_mask(w);
+                }
+                for r in 0..R {
+                    let y = a[r].get_unchecked(4 * u + j);
+                    let yq = y.qs.as_ptr() as *const u8;
+                    let mut sumi = zero;
+                    for t in 0..4 {
+                        let ys = octet(yq.add(8 * t));
+                        let signed = _mm512_mask_sub_epi8(ys, neg[t], zero, ys);
+                        sumi = if VNNI { _mm512_dpbusd_epi32(sumi, mag[t], signed) } else { _mm512_add_epi32(sumi, _mm512_madd_epi16(_mm512_maddubs_epi16(mag[t], signed), ones)) };
+                    }
+                    acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(y.d)), _mm256_cvtepi32_ps(join_pairs(sumi)), acc[r]);
+                }
+            }
+        }
+        store(acc)
+    }
+
+    /// Q6_K: as [`dot_q4k`], with the high two bits of each value joined to its nibble; quads 0, 1 of a
+    /// sub-block share a 16-value scale, as do 2, 3, so per row two `maddubs` pairs (i16 sums:
+    /// 2·2·63·127 < 2¹⁵) and two `madd`s per sub-block. The `−32` offset: per super-block and row the
+    /// 16 scales of the 8 rows against the row's 16-value sums in four `madd`s.
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+    pub(in super::super) unsafe fn dot_q6k<const R: usize>(g: &[u8], a: [&[ActBlockK]; R]) -> [[f32; GROUP]; R] {
+        let mut acc = [_mm256_setzero_ps(); R];
+        let m3 = _mm512_set1_epi8(3);
+        for (b, blk) in g.chunks_exact(q6k::BYTES).enumerate() {
+            let p = blk.as_ptr();
+            let dv = _mm256_loadu_ps(p.add(q6k::D) as *const f32);
+            // scales 4i'..4i'+4 of the 8 rows, [c][4]
+            let quads: [__m256i; 4] = std::array::from_fn(|i| _mm256_loadu_si256(p.add(q6k::SCALES + 32 * i) as *const __m256i));
+            let offsets: [__m512i; 4] = std::array::from_fn(|i| _mm512_cvtepi8_epi16(quads[i]));
+            let mut sumi = [_mm512_setzero_si512(); R];
+            for s in 0..8 {
+                let lo = nibbles(p, s);
+                let hb = _mm512_loadu_si512(p.add(q6k::HIGH + 64 * s) as *const _);
+                let w = [
+                    _mm512_or_si512(lo[0], _mm512_slli_epi16::<4>(_mm512_and_si512(hb, m3))),
+                    _mm512_or_si512(lo[1], _mm512_slli_epi16::<2>(_mm512_and_si512(hb, _mm512_set1_epi8(12)))),
+                    _mm512_or_si512(lo[2], _mm512_and_si512(hb, _mm512_set1_epi8(48))),
+                    _mm512_or_si512(lo[3], _mm512_srli_epi16::<2>(_mm512_and_si512(hb, _mm512_set1_epi8(-64)))),
+                ];
+                // scales 2s and 2s + 1: quad s / 2 of the scale quads, places 2(s % 2) and 2(s % 2) + 1
+                let (sc0, sc1) = if s % 2 == 0 { (spread::<0, true>(quads[s / 2]), spread::<1, true>(quads[s / 2])) } else { (spread::<2, true>(quads[s / 2]), spread::<3, true>(quads[s / 2])) };
+                for r in 0..R {
+                    let y = a[r].get_unchecked(b).qs.as_ptr().add(32 * s) as *const u8;
+                    let q = |t: usize| _mm512_maddubs_epi16(w[t], octet(y.add(8 * t)));
+                    let (t0, t1) = (_mm512_add_epi16(q(0), q(1)), _mm512_add_epi16(q(2), q(3)));
+                    sumi[r] = _mm512_add_epi32(sumi[r], _mm512_add_epi32(_mm512_madd_epi16(t0, sc0), _mm512_madd_epi16(t1, sc1)));
+                }
+            }
+            for r in 0..R {
+                let y = a[r].get_unchecked(b);
+                let bs = y.bsums.as_ptr() as *const u8;
+                let mut off = _mm512_madd_epi16(offsets[0], octet(bs));
+                for (i, o) in offsets.iter().enumerate().skip(1) {
+                    off = _mm512_add_epi32(off, _mm512_madd_epi16(*o, octet(bs.add(8 * i))));
+                }
+                let tot = _mm256_sub_epi32(join_pairs(sumi[r]), _mm256_slli_epi32::<5>(join_pairs(off)));
+                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(y.d)), _mm256_cvtepi32_ps(tot), acc[r]);
+            }
+        }
+        store(acc)
+    }
+}
