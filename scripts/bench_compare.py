@@ -636,18 +636,23 @@ def llm_table(args, vertolk, me):
           f"median of {args.llm_runs} interleaved runs\n")
     print("| model | engine | prompt tokens | prompt tok/s | generation tok/s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
-    # on a CPU with AVX-512, vertolk also runs with its AVX2 kernels only (VERTOLK_NO_AVX512=1), in the
-    # same rounds, so that what the 512-bit K-quant kernels change is measured against the same llama.cpp
+    # on a CPU with AVX-512, vertolk also runs with the weight rows as the file has them
+    # (VERTOLK_NO_INTERLEAVE=1: the row kernels, 512-bit for K-quant prompts) and with its AVX2 kernels
+    # only (VERTOLK_NO_AVX512=1), in the same rounds, so that what each changes is measured against
+    # the same llama.cpp
     avx512 = "avx512bw" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else False
     for g in ggufs:
-        lcs, vts, v2s = [], [], []
+        lcs, vts, vrs, v2s = [], [], [], []
         vcmd = [str(vertolk), "-q", "bench", "llm", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64", "--json"]
         for _ in range(args.llm_runs):
             lcs.append(sub(me + ["--engine", "llama.cpp", "--gguf", str(g), "--prompt", str(prompt), "--gen", "64"]))
             vts.append(sub(vcmd))
             if avx512:
+                vrs.append(sub(vcmd, env={"VERTOLK_NO_INTERLEAVE": "1"}))
                 v2s.append(sub(vcmd, env={"VERTOLK_NO_AVX512": "1"}))
-        rows = [("llama.cpp", lcs), ("vertolk", vts)] + ([("vertolk, AVX2 kernels only", v2s)] if v2s else [])
+        rows = [("llama.cpp", lcs), ("vertolk", vts)]
+        if avx512:
+            rows += [("vertolk, rows not interleaved", vrs), ("vertolk, AVX2 kernels only", v2s)]
         for name, runs in rows:
             print(f"| {g.name} | {name} | {runs[0]['prompt_tokens']} | {med(runs, 'prompt_tok_s'):.1f} | "
                   f"{med(runs, 'gen_tok_s'):.1f} | {med(runs, 'peak_rss_mb'):.0f} |")

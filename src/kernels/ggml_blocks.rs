@@ -9,11 +9,12 @@
 //! the K-quants. The integer sums are exactly ggml's; only the order of the float additions differs.
 //! On CPUs with AVX-512 (F, BW) the K-quant kernels for several activation rows (prompts) take two
 //! sub-blocks per 512-bit instruction (1.5B Q4_K_M prompts 1.1–1.3× the AVX2 kernels' rate; decoding,
-//! one row, stays on AVX2, with VNNI's `vpdpwssd` where the CPU has it); `VERTOLK_NO_AVX512=1` and
-//! `VERTOLK_NO_VNNI=1` turn them off. Every level gives the same bits. There, too, Q4_K and Q6_K linear
-//! layers are interleaved by 8 rows at load ([`interleaved`]): their kernels compute 8 output columns
-//! per register, 1.9–2.0× the row kernels' rate on prompt rows and 1.16–1.18× on one row (Q4_K);
-//! `VERTOLK_NO_INTERLEAVE=1` keeps the rows as the file has them.
+//! one row, stays on AVX2, with VNNI's `vpdpwssd` where the CPU has it: all this for rows as the file
+//! has them); `VERTOLK_NO_AVX512=1` and
+//! `VERTOLK_NO_VNNI=1` turn them off. Every level gives the same bits. There, too, linear layers of
+//! every kind but Q5_K are interleaved by 8 rows at load ([`interleaved`]): their kernels compute 8
+//! output columns per register (Q4_K 1.9–2.0× the row kernels' rate on prompt rows and 1.15–1.3× on
+//! one row, Q8_0 3.3× and 2.0×); `VERTOLK_NO_INTERLEAVE=1` keeps the rows as the file has them.
 //!
 //! Work: one weight row against up to [`MR`] activation rows per pass (a prompt chunk unpacks each
 //! weight block once per 4 rows, or 8 on the AVX-512 K-quant kernels: 1.07–1.24× their rate with 4,
@@ -24,10 +25,11 @@
 //! once and the pool gets one job instead of three. Nothing is copied to fuse them.
 //!
 //! Storage: blocks stay as the file has them, in place in the memory-mapped GGUF file where the loader
-//! maps it ([`BlockMatrix::from_mapped`]), so the weights cost no memory beyond the file's pages. Linear
-//! layers hold Q5_0 weights as Q8_0 blocks of the same values ([`BlockMatrix::unpacked`]), and on
-//! AVX-512 Q4_K and Q6_K ones as interleaved copies (3 % larger) whose file pages are released;
-//! token embeddings keep the compact blocks. Other block types and other devices use candle's `QMatMul`.
+//! maps it ([`BlockMatrix::from_mapped`]), so the weights cost no memory beyond the file's pages — except
+//! that linear layers hold Q5_0 weights as Q8_0 blocks of the same values ([`BlockMatrix::unpacked`]),
+//! and on AVX-512 interleaved copies (Q4_K 5.6 % larger, Q6_K 2.9 %, the 32-value kinds the same size
+//! up to a partial cache line per 8 rows) whose file pages are released; token embeddings keep the compact blocks (interleaved too where they are also the
+//! output layer). Other block types and other devices use candle's `QMatMul`.
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Result, Shape, Tensor};
 use half::f16;
@@ -137,8 +139,8 @@ impl BlockKind {
     }
 }
 
-/// Where a matrix's blocks are: read into memory, in place in a memory-mapped GGUF file, or (Q4_K,
-/// Q6_K and Q8_0 linear layers on CPUs with AVX-512) rows interleaved by 8 in memory ([`BlockMatrix::interleaved`]).
+/// Where a matrix's blocks are: read into memory, in place in a memory-mapped GGUF file, or (linear
+/// layers on CPUs with AVX-512) rows interleaved by 8 in memory ([`BlockMatrix::interleaved`]).
 enum BlockBytes {
     Owned(Vec<u8>),
     Mapped { map: Arc<memmap2::Mmap>, start: usize, len: usize },
@@ -156,7 +158,8 @@ impl BlockBytes {
     }
 }
 
-/// An `n × k` matrix in GGML blocks, rows contiguous, exactly as stored in the GGUF file.
+/// An `n × k` matrix in GGML blocks: rows contiguous, exactly as stored in the GGUF file, or
+/// interleaved by 8 ([`BlockMatrix::interleaved`]).
 pub struct BlockMatrix {
     kind: BlockKind,
     n: usize,
@@ -293,8 +296,10 @@ impl BlockMatrix {
         self.k / self.kind.block_values() * self.kind.block_bytes()
     }
 
+    /// Row `j`'s blocks, of a matrix whose rows are as the file has them (not interleaved).
     #[inline(always)]
     fn row(&self, j: usize) -> &[u8] {
+        debug_assert!(!matches!(self.data, BlockBytes::Interleaved(_)), "row() of interleaved blocks");
         let rb = self.row_bytes();
         &self.bytes()[j * rb..(j + 1) * rb]
     }
@@ -408,9 +413,8 @@ impl BlockMatrix {
         Self { kind: BlockKind::Q8_0, n: self.n, k: self.k, data: BlockBytes::Owned(data) }
     }
 
-    /// Q4_K, Q6_K and Q8_0 rows interleaved by 8 for the kernels that compute 8 output columns at once
-    /// ([`interleaved`]), where the CPU has AVX-512 (F, BW), `n` is a multiple of 8 (and Q8_0's `k` of
-    /// 128) and
+    /// Q4_K, Q6_K, Q8_0, Q4_0 and Q4_1 rows interleaved by 8 for the kernels that compute 8 output
+    /// columns at once ([`interleaved`]), where the CPU has AVX-512 (F, BW), `n` is a multiple of 8 and
     /// `VERTOLK_NO_INTERLEAVE` is not 1; other matrices as they are. The copy replaces the file's pages:
     /// a mapped matrix's pages are released once read. It changes the products' last bits (the float
     /// sums are added in another order; see [`interleaved`]).
@@ -421,8 +425,13 @@ impl BlockMatrix {
         self.interleaved_always()
     }
 
-    /// [`Self::interleaved`] whatever the CPU (its kernel then is [`interleaved::dot_portable`]).
+    /// [`Self::interleaved`] whatever the CPU (its kernels then are [`interleaved::dot_portable`] and
+    /// [`interleaved::dot_small_portable`]).
     fn interleaved_always(self) -> Self {
+        // (an interleaved Q8_0 group has the byte count of its rows: never read it as rows)
+        if matches!(self.data, BlockBytes::Interleaved(_)) {
+            return self;
+        }
         let Some(x) = interleaved::Interleaved::from_rows(self.kind, self.bytes(), self.n, self.k) else { return self };
         self.release_mapped_pages();
         Self { kind: self.kind, n: self.n, k: self.k, data: BlockBytes::Interleaved(x) }
@@ -538,9 +547,10 @@ impl BlockMatrix {
                         if fast {
                             #[cfg(target_arch = "x86_64")]
                             {
-                                fn put<'a, A: GroupDot + 'a, const R: usize>(kind: BlockKind, w: &[u8], a: impl Fn(usize) -> &'a [A], sums: &mut [[f32; interleaved::GROUP]; MR]) {
-                                    // SAFETY: `fast` checked the kernels' target features
-                                    sums[..R].copy_from_slice(&unsafe { A::fast::<R>(kind, w, std::array::from_fn(a)) });
+                                /// # Safety
+                                /// As [`GroupDot::fast`] (`fast` checked it).
+                                unsafe fn put<'a, A: GroupDot + 'a, const R: usize>(kind: BlockKind, w: &[u8], a: impl Fn(usize) -> &'a [A], sums: &mut [[f32; interleaved::GROUP]; MR]) {
+                                    sums[..R].copy_from_slice(&A::fast::<R>(kind, w, std::array::from_fn(a)));
                                 }
                                 match rows {
                                     8 => put::<A, 8>(kind, w, a, &mut sums),
@@ -591,24 +601,32 @@ impl GroupDot for ActBlockK {
 }
 
 impl GroupDot for ActBlock {
-    fn portable(_: BlockKind, w: &[u8], a: &[Self]) -> [f32; interleaved::GROUP] {
-        interleaved::dot_q80_portable(w, a)
+    fn portable(kind: BlockKind, w: &[u8], a: &[Self]) -> [f32; interleaved::GROUP] {
+        interleaved::dot_small_portable(kind, w, a)
     }
     #[cfg(target_arch = "x86_64")]
-    unsafe fn fast<const R: usize>(_: BlockKind, w: &[u8], a: [&[Self]; R]) -> [[f32; interleaved::GROUP]; R] {
-        if q80_vnni() { interleaved::avx512::dot_q80_vnni::<R>(w, a) } else { interleaved::avx512::dot_q80::<R>(w, a) }
+    unsafe fn fast<const R: usize>(kind: BlockKind, w: &[u8], a: [&[Self]; R]) -> [[f32; interleaved::GROUP]; R] {
+        use interleaved::avx512::{dot_small, dot_small_vnni};
+        match (kind, small_vnni()) {
+            (BlockKind::Q8_0, true) => dot_small_vnni::<R, 0>(w, a),
+            (BlockKind::Q4_0, true) => dot_small_vnni::<R, 1>(w, a),
+            (_, true) => dot_small_vnni::<R, 2>(w, a),
+            (BlockKind::Q8_0, false) => dot_small::<R, 0>(w, a),
+            (BlockKind::Q4_0, false) => dot_small::<R, 1>(w, a),
+            (_, false) => dot_small::<R, 2>(w, a),
+        }
     }
 }
 
-/// Whether the interleaved Q8_0 kernel uses VNNI's `vpdpbusd` (detected once; `VERTOLK_NO_VNNI=1`
-/// switches it off).
+/// Whether the interleaved Q4_0, Q4_1 and Q8_0 kernels use VNNI's `vpdpbusd` (detected once;
+/// `VERTOLK_NO_VNNI=1` switches it off).
 #[cfg(target_arch = "x86_64")]
-fn q80_vnni() -> bool {
+fn small_vnni() -> bool {
     static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *VNNI.get_or_init(|| std::arch::is_x86_feature_detected!("avx512vnni") && !switched_off("VERTOLK_NO_VNNI"))
 }
 
-/// Whether Q4_K, Q6_K and Q8_0 linear layers are interleaved ([`BlockMatrix::interleaved`]): where the CPU runs the
+/// Whether linear layers are interleaved ([`BlockMatrix::interleaved`]): where the CPU runs the
 /// AVX-512 kernels and `VERTOLK_NO_INTERLEAVE` is not 1 (to measure both on one machine).
 fn interleaving_pays() -> bool {
     simd_level() == Simd::Avx512 && !switched_off("VERTOLK_NO_INTERLEAVE")
@@ -689,7 +707,8 @@ pub fn with_decoding_kernels<T>(f: impl FnOnce() -> T) -> T {
 /// CPU has it ([`decoding_level`]). Calls with more rows run the widest kernels on every row, their
 /// tails included, so a row's sum does not depend on how many rows came with it: a prompt continued
 /// from a cached prefix then computes what a fresh run computes (`models/llm.rs`, `process_prompt`).
-/// (The K-quant kernels of all levels give the same bits anyway; the 32-value ones run AVX2 on both.)
+/// (The K-quant kernels of all levels give the same bits anyway; the 32-value ones run AVX2 on both.
+/// Interleaved matrices run their own kernels at every row count.)
 fn level_for_rows(m: usize) -> Simd {
     match simd_level() {
         Simd::Avx512 if m == 1 || DECODING_KERNELS.with(|c| c.get()) => decoding_level(),
@@ -1461,8 +1480,8 @@ impl GgufLinear {
         Ok(Self::Candle(QMatMul::from_qtensor(t)?))
     }
 
-    /// A layer of one block matrix, Q5_0 re-laid as Q8_0 ([`BlockMatrix::unpacked`]), Q4_K, Q6_K and
-    /// Q8_0 rows interleaved by 8 where that pays ([`BlockMatrix::interleaved`]).
+    /// A layer of one block matrix, Q5_0 re-laid as Q8_0 ([`BlockMatrix::unpacked`]), rows
+    /// interleaved by 8 where that pays ([`BlockMatrix::interleaved`]).
     pub fn from_matrix(m: BlockMatrix) -> Self {
         Self::from_shared(Arc::new(m.unpacked().interleaved()))
     }
@@ -1824,7 +1843,8 @@ mod tests {
 
     #[test]
     fn fused_layers_equal_separate_ones() {
-        // (parts of 16 and 8 rows are interleaved on CPUs with AVX-512, beside a row-major one of 17)
+        // (parts of 16 and 8 rows are interleaved on CPUs with AVX-512, beside a row-major one of 17;
+        // the same again with interleaving forced, below)
         let cases: [&[(GgmlDType, usize)]; 3] = [
             &[(GgmlDType::Q5_0, 8), (GgmlDType::Q5_0, 3), (GgmlDType::Q8_0, 5)],
             &[(GgmlDType::Q4K, 20), (GgmlDType::Q4K, 3), (GgmlDType::Q6K, 17)],
@@ -1840,6 +1860,24 @@ mod tests {
                 assert_eq!(whole.to_vec2::<f32>().unwrap(), Tensor::cat(&sep, 1).unwrap().to_vec2::<f32>().unwrap(), "{case:?} m={m}");
             }
         }
+        // interleaved parts (whatever the CPU) beside row-major ones, at column offsets 0, 16 and 24
+        for case in [[GgmlDType::Q4K, GgmlDType::Q4K, GgmlDType::Q6K], [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q4_0]] {
+            let x8: Vec<Arc<BlockMatrix>> = case.iter().zip([16, 8, 17]).enumerate().map(|(s, (&t, n))| Arc::new(BlockMatrix::from_qtensor(&qtensor(t, n, 256, s as u64)).unwrap().unwrap().interleaved_always())).collect();
+            assert!(matches!(x8[0].data, BlockBytes::Interleaved(_)) && !matches!(x8[2].data, BlockBytes::Interleaved(_)));
+            let layer = BlockLayer { parts: x8.clone() };
+            for m in [1, 3, 6] {
+                let x = values(m * 256, 9);
+                let whole = layer.matmul(&x, m);
+                for (i, row) in whole.chunks_exact(41).enumerate() {
+                    let mut col0 = 0;
+                    for p in &x8 {
+                        let alone = p.matmul(&x[i * 256..(i + 1) * 256], 1);
+                        assert_eq!(row[col0..col0 + p.n], alone[..], "{case:?} m={m} row {i}");
+                        col0 += p.n;
+                    }
+                }
+            }
+        }
         // Q5_0 layers hold Q8_0 blocks, so they fuse with Q8_0 ones; Q4_1 with them too (same
         // activations); 32-value blocks never with K-quants
         let lin = |t, s| GgufLinear::new(qtensor(t, 4, 256, s), &Device::Cpu).unwrap();
@@ -1848,7 +1886,7 @@ mod tests {
         assert!(GgufLinear::fused(&[&lin(GgmlDType::Q8_0, 1), &lin(GgmlDType::Q4K, 2)]).is_none());
     }
 
-    /// Q4_K, Q6_K and Q8_0 rows (Q5_0 ones too, held as Q8_0) interleaved by 8 ([`interleaved`]): the
+    /// Q4_K, Q6_K, Q8_0 (Q5_0 too, held as Q8_0), Q4_0 and Q4_1 rows interleaved by 8 ([`interleaved`]): the
     /// same dequantized rows, bit for bit; products equal
     /// to the exact product of the dequantized operands (up to f32 sums) and close to the row-major
     /// kernels'; the AVX-512 kernel (every level but the portable one runs it) equal to the portable
@@ -1856,9 +1894,13 @@ mod tests {
     /// Ragged row counts stay row-major.
     #[test]
     fn interleaved_rows_give_the_exact_product_with_the_same_bits_everywhere() {
-        let (n, k) = (40, 768);
-        // Q5_0 as linear layers hold it: Q8_0 blocks of the same values, then interleaved
-        for dtype in [GgmlDType::Q4K, GgmlDType::Q6K, GgmlDType::Q8_0, GgmlDType::Q5_0] {
+        // Q5_0 as linear layers hold it: Q8_0 blocks of the same values, then interleaved; rows of 17
+        // blocks leave a partial cache line at the end of each group
+        let kinds = [GgmlDType::Q4K, GgmlDType::Q6K, GgmlDType::Q8_0, GgmlDType::Q5_0, GgmlDType::Q4_0, GgmlDType::Q4_1];
+        for ((n, k), dtype) in [(40, 768), (16, 544)].into_iter().flat_map(|s| kinds.map(|t| (s, t))) {
+            if k % 256 != 0 && matches!(dtype, GgmlDType::Q4K | GgmlDType::Q6K) {
+                continue;
+            }
             let q = qtensor(dtype, n, k, 31);
             let w = q.dequantize(&Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
             let rows = BlockMatrix::from_qtensor(&q).unwrap().unwrap().unpacked();
@@ -1866,10 +1908,6 @@ mod tests {
             assert!(matches!(x8.data, BlockBytes::Interleaved(_)), "{x8:?}");
             let ragged = BlockMatrix::from_qtensor(&qtensor(dtype, 12, k, 3)).unwrap().unwrap().unpacked().interleaved_always();
             assert!(!matches!(ragged.data, BlockBytes::Interleaved(_)), "12 rows stay row-major");
-            if dtype == GgmlDType::Q8_0 {
-                let short = BlockMatrix::from_qtensor(&qtensor(dtype, 8, 96, 3)).unwrap().unwrap().interleaved_always();
-                assert!(!matches!(short.data, BlockBytes::Interleaved(_)), "Q8_0 rows of 96 values (not whole units of 128) stay row-major");
-            }
             let (mut a, mut b) = (vec![0f32; k], vec![0f32; k]);
             for j in 0..n {
                 rows.dequantize_row(j, &mut a);
@@ -1877,19 +1915,22 @@ mod tests {
                 assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{dtype:?} row {j}");
             }
             #[cfg(target_arch = "x86_64")]
-            if let (BlockBytes::Interleaved(il), GgmlDType::Q8_0, true) = (&x8.data, dtype, levels_here().contains(&Simd::Avx512)) {
-                // both Q8_0 kernels, whichever of them `matmul` picks here
+            if let (BlockBytes::Interleaved(il), Some(kind), true) = (&x8.data, [GgmlDType::Q8_0, GgmlDType::Q4_0, GgmlDType::Q4_1].iter().position(|&t| t == dtype), levels_here().contains(&Simd::Avx512)) {
+                // the 32-value kinds' kernels with and without VNNI, whichever of them `matmul` picks here
                 let acts = quantize_rows(&values(8 * k, 5), 8, k);
                 let a: [&[ActBlock]; 8] = std::array::from_fn(|r| &acts[r * k / QK..(r + 1) * k / QK]);
-                let want: Vec<_> = a.iter().map(|a| interleaved::dot_q80_portable(il.group(1), a)).collect();
+                let want: Vec<_> = a.iter().map(|a| interleaved::dot_small_portable(x8.kind, il.group(1), a)).collect();
+                use interleaved::avx512::{dot_small, dot_small_vnni};
                 // SAFETY: the CPU has AVX-512 F and BW (levels_here), and those CPUs have AVX2, FMA, F16C
-                assert_eq!(unsafe { interleaved::avx512::dot_q80::<8>(il.group(1), a) }.to_vec(), want, "Q8_0 without VNNI");
+                let plain = unsafe { [dot_small::<8, 0>, dot_small::<8, 1>, dot_small::<8, 2>][kind](il.group(1), a) };
+                assert_eq!(plain.to_vec(), want, "{dtype:?} without VNNI");
                 if std::arch::is_x86_feature_detected!("avx512vnni") {
                     // SAFETY: as above, and VNNI checked
-                    assert_eq!(unsafe { interleaved::avx512::dot_q80_vnni::<8>(il.group(1), a) }.to_vec(), want, "Q8_0 with VNNI");
+                    let vnni = unsafe { [dot_small_vnni::<8, 0>, dot_small_vnni::<8, 1>, dot_small_vnni::<8, 2>][kind](il.group(1), a) };
+                    assert_eq!(vnni.to_vec(), want, "{dtype:?} with VNNI");
                 }
             }
-            for m in [1usize, 2, 5, 8, 9, 67] {
+            for m in [1usize, 2, 4, 5, 6, 7, 8, 9, 67] {
                 let x = values(m * k, 40 + m as u64);
                 let want = matmul_parts_on(&[&x8], &x, m, Simd::Portable);
                 for level in levels_here() {
@@ -1900,9 +1941,17 @@ mod tests {
                 }
                 let row_major = rows.matmul(&x, m);
                 let xq = dequantized_acts(x8.kind, &x, m, k);
+                let acts = quantize_rows(&x, m, k);
                 for r in 0..m {
                     for j in 0..n {
-                        let exact: f64 = w[j].iter().zip(&xq[r]).map(|(&w, &x)| w as f64 * x).sum();
+                        let mut exact: f64 = w[j].iter().zip(&xq[r]).map(|(&w, &x)| w as f64 * x).sum();
+                        if x8.kind == BlockKind::Q4_1 {
+                            // the offset term uses the f16-rounded d·Σq, as in GGML
+                            for (bi, blk) in acts[r * k / QK..(r + 1) * k / QK].iter().enumerate() {
+                                let deq = blk.qs.iter().map(|&q| q as f64).sum::<f64>() * blk.d as f64;
+                                exact += read_f16(&rows.row(j)[bi * 20..], 2) as f64 * (blk.s as f64 - deq);
+                            }
+                        }
                         let got = want[r * n + j] as f64;
                         assert!((got - exact).abs() <= 1e-5 * (1.0 + exact.abs()), "{dtype:?} m={m} ({r},{j}): {got} vs exact {exact}");
                         assert!((got - row_major[r * n + j] as f64).abs() <= 1e-5 * (1.0 + exact.abs()), "{dtype:?} m={m} ({r},{j}): {got} vs row-major {}", row_major[r * n + j]);
@@ -1995,7 +2044,7 @@ mod speed {
         }
     }
 
-    /// Two kernel levels side by side on the 1.5B's K-quant shapes (and a Q8_0 one): calls alternate between them and
+    /// Two kernel levels side by side on the 1.5B's K-quant shapes (and a Q8_0 and a Q4_1 one): calls alternate between them and
     /// each keeps its fastest CPU time, so that a neighbour's load on this shared machine, which comes
     /// and goes, counts against both alike. A measurement, not a check:
     /// `VERTOLK_RATES=avx2,avx2vnni cargo test --release --lib paired_kernel_rates -- --ignored --nocapture`.
@@ -2019,8 +2068,8 @@ mod speed {
         let (a, b) = (level(na), level(nb));
         let rows: usize = std::env::var("VERTOLK_RATES_ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        // and the 0.5B's gate/up (its Q5_0 held as Q8_0)
-        for (n, k, dtype) in [(8960, 1536, GgmlDType::Q4K), (8960, 1536, GgmlDType::Q6K), (1536, 8960, GgmlDType::Q4K), (1536, 8960, GgmlDType::Q6K), (4864, 896, GgmlDType::Q8_0)] {
+        // and the 0.5B's gate/up (its Q5_0 held as Q8_0), SmolLM2's (Q4_1)
+        for (n, k, dtype) in [(8960, 1536, GgmlDType::Q4K), (8960, 1536, GgmlDType::Q6K), (1536, 8960, GgmlDType::Q4K), (1536, 8960, GgmlDType::Q6K), (4864, 896, GgmlDType::Q8_0), (1536, 576, GgmlDType::Q4_1)] {
             let w = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
             let q = QTensor::quantize(&w, dtype).unwrap();
             let mat = |x8: bool| {

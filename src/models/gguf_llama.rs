@@ -196,8 +196,10 @@ impl ModelWeights {
     /// Block tensors that are used as the file stores them (every kind but the Q5_0 of linear layers,
     /// which are re-laid as Q8_0) read in place from a memory map of `file`; the rest read from it.
     /// Weights then take no memory beyond the file's pages, which the kernel shares with the page
-    /// cache, and an embedding table costs only the rows looked up. The file must not change while the
-    /// model is loaded (as with llama.cpp's default `mmap`).
+    /// cache, and an embedding table costs only the rows looked up. On CPUs with AVX-512 the linear
+    /// layers (Q5_K ones aside) and a tied embedding are copies with their rows interleaved
+    /// ([`BlockMatrix::interleaved`]), whose file pages are released once copied. The file must not
+    /// change while the model is loaded (as with llama.cpp's default `mmap`).
     pub fn from_gguf_mapped(ct: gguf_file::Content, file: &mut std::fs::File, device: &Device) -> Result<Self> {
         if !device.is_cpu() {
             return Self::load(ct, file, None, device);
@@ -219,7 +221,8 @@ impl ModelWeights {
         };
         let mut tensor = |name: &str| ct.tensor(reader, name, device);
         let dense = |t: candle_core::quantized::QTensor| t.dequantize(device);
-        // A linear layer: mapped unless its blocks are re-laid (Q5_0), then read.
+        // A linear layer: mapped unless its blocks are re-laid (Q5_0), then read; either way
+        // interleaved where that pays (`GgufLinear::from_matrix`).
         let keeps_blocks = |name: &str| ct.tensor_infos.get(name).and_then(|i| BlockKind::of(i.ggml_dtype)).is_some_and(|k| k != BlockKind::Q5_0);
         let linear = |name: &str, tensor: &mut dyn FnMut(&str) -> Result<candle_core::quantized::QTensor>| -> Result<GgufLinear> {
             if keeps_blocks(name) {
@@ -238,10 +241,15 @@ impl ModelWeights {
         let has_output = ct.tensor_infos.contains_key("output.weight");
         let (embedding, tied) = match embd {
             Some(m) => {
-                if has_output {
+                let m = if has_output {
                     // looked up a row at a time: only the rows a prompt uses need to stay resident
                     m.release_mapped_pages();
-                }
+                    m
+                } else {
+                    // also the output layer, read whole every token: interleaved where that pays
+                    // (lookups read the interleaved rows, same values)
+                    m.interleaved()
+                };
                 let m = Arc::new(m);
                 (Embedding::Blocks(m.clone()), Some(GgufLinear::from_shared(m)))
             }

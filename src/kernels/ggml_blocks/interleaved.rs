@@ -1,35 +1,43 @@
-//! Q4_K and Q6_K matrices with their rows interleaved in groups of 8, so that one kernel pass
-//! computes 8 output columns in the lanes of one register (llama.cpp's CPU "repack" idea,
+//! Q4_K, Q6_K, Q8_0, Q4_0 and Q4_1 matrices with their rows interleaved in groups of 8, so that one
+//! kernel pass computes 8 output columns in the lanes of one register (llama.cpp's CPU "repack" idea,
 //! `block_q4_Kx8`, in layouts of our own).
 //!
 //! Why: in the row-at-a-time AVX-512 kernels ([`super::avx512`]) 12 of each row's 23 instructions per
 //! Q4_K super-block and activation row were the float scaling, the mins term and the horizontal fold:
 //! work per (weight row, activation row, super-block). With 8 weight rows in the lanes of one
 //! register that work is done once for 8 columns, the scales are applied by `madd`s that cover 8
-//! columns, and no horizontal sum is left at the end. Measured (`paired_kernel_rates`, one thread,
-//! the 1.5B's feed-forward shapes, best of alternated calls): Q4_K 1.86–1.99× the row kernels' rate on
-//! 64- and 512-row products, 1.16–1.18× on one row (against AVX2 with VNNI, decoding's kernels).
+//! columns, and no horizontal sum is left at the end. The 32-value formats gain more: their row
+//! kernels paid a float multiply-add per 32 values and row. Measured (`paired_kernel_rates`, one
+//! thread, best of alternated calls; the 1.5B's feed-forward shapes, the 0.5B's gate/up for Q8_0):
+//! Q4_K 1.86–1.99× the row kernels' rate on 64- and 512-row products and 1.15–1.32× on one row
+//! (against AVX2 with VNNI, decoding's kernels); Q6_K 1.47–1.53× and 1.21–1.28×; Q8_0 3.3× and 2.0×.
 //!
-//! Layouts, per group of 8 rows and per super-block (a whole number of cache lines, so every group's
-//! super-block starts on a line). Sub-block `s` is values `32s..32s+32`; its "quads" `t = 0..4` are
-//! values `32s + 8t + v`, `v < 8`. One register holds a quad of all 8 rows, row `c` in bytes
-//! `8c..8c+8`, and meets one 8-byte octet of activations broadcast to every 64-bit lane.
-//! - Q4_K, 1216 bytes: `0..1024` the nibbles, sub-block `s` in bytes `128s..128s+128` as two 64-byte
-//!   loads `h`: byte `8c + v` of load `h` holds quad `2h` of row `c` in its low nibble and quad
-//!   `2h + 1` in its high nibble; `1024..1056`, `1056..1088` the rows' `d` and `dmin` as f32 (exactly
-//!   their f16 values); `1088..1152` the 6-bit scales as bytes `[s][c]`; `1152..1216` the mins as
-//!   bytes `[s / 2][c][s % 2]`, the i16 pairs a `madd` with two sub-blocks' activation sums takes.
-//! - Q6_K, 1728 bytes: `0..1024` the low nibbles as Q4_K's; `1024..1536` the high two bits, sub-block
-//!   `s` in bytes `1024 + 64s..`, bits `2t, 2t + 1` of byte `8c + v` for quad `t`; `1536..1664` the
-//!   16 signed scales as bytes `[i / 4][c][i % 4]` (scale `i` covers values `16i..16i+16`);
-//!   `1664..1696` the rows' `d` as f32; 32 bytes of padding.
+//! Layouts. Values `8t..8t+8` of a 32-value (sub-)block are its quad `t`; one register holds a quad of
+//! all 8 rows, row `c` in bytes `8c..8c+8`, and meets one 8-byte octet of activations broadcast to
+//! every 64-bit lane. Nibbles go two quads to a 64-byte load `h`: byte `8c + v` holds value `16h + v`
+//! of row `c` in its low nibble and value `16h + 8 + v` in its high nibble.
+//! - The K-quants, per super-block (a whole number of cache lines, so every one starts on a line);
+//!   sub-block `s` is values `32s..32s+32`.
+//!   - Q4_K, 1216 bytes: `0..1024` the nibbles, sub-block `s` in bytes `128s..128s+128`;
+//!     `1024..1056`, `1056..1088` the rows' `d` and `dmin` as f32 (exactly their f16 values);
+//!     `1088..1152` the 6-bit scales as bytes `[s][c]`; `1152..1216` the mins as bytes
+//!     `[s / 2][c][s % 2]`, the i16 pairs a `madd` with two sub-blocks' activation sums takes.
+//!   - Q6_K, 1728 bytes: `0..1024` the low nibbles as Q4_K's; `1024..1536` the high two bits,
+//!     sub-block `s` in bytes `1024 + 64s..`, bits `2t, 2t + 1` of byte `8c + v` for quad `t`;
+//!     `1536..1664` the 16 signed scales as bytes `[i / 4][c][i % 4]` (scale `i` covers values
+//!     `16i..16i+16`); `1664..1696` the rows' `d` as f32; 32 bytes of padding.
+//! - The 32-value formats, per group (rounded up to whole lines): first every block's values — Q8_0's
+//!   quads at `256b + 64t`, Q4_0/Q4_1's nibbles at `128b` as one Q4_K sub-block's — then the blocks'
+//!   f16 scales, `[b][c]`, then Q4_1's f16 offsets `m`, `[b][c]`. Any whole number of blocks per row
+//!   works (SmolLM2's rows are 18 blocks).
 //!
 //! The integer sums are exactly ggml's (per row and super-block: Q4_K `Σ sc·Σ q·y` and `Σ m·Σ y`;
-//! Q6_K `Σ sc·Σ q·y − 32·Σ sc·Σ y`); each output then adds its super-blocks' float terms one after
-//! another in one f32 lane. That order differs from the row kernels' (8 partial lanes summed at the
-//! end), so an interleaved matrix's products differ from a row-major one's in the last bits; every
-//! row count, tail and level (AVX-512, or [`dot_portable`]) gives the same bits, so a row's result
-//! never depends on the rows computed with it.
+//! Q6_K `Σ sc·Σ q·y − 32·Σ sc·Σ y`; per block `Σ q·y`, for Q4_0 `− 8·Σ y`); each output then adds its
+//! blocks' float terms one after another in one f32 lane. That order differs from the row kernels'
+//! (partial lanes summed at the end), so an interleaved matrix's products differ from a row-major
+//! one's in the last bits; every row count, tail and level (AVX-512 with or without VNNI, or the
+//! portable references [`dot_portable`], [`dot_small_portable`]) gives the same bits, so a row's
+//! result never depends on the rows computed with it.
 use super::{k4_scales_mins, read_f16, ActBlock, ActBlockK, BlockKind, QK, QK_K};
 
 /// Rows per group.
@@ -44,12 +52,6 @@ mod q4k {
     const _: () = assert!(BYTES == MINS + 64 && BYTES.is_multiple_of(64));
 }
 
-mod q80 {
-    pub const BYTES: usize = 1088;
-    pub const D: usize = 1024;
-    const _: () = assert!(BYTES == D + 64 && BYTES.is_multiple_of(64));
-}
-
 mod q6k {
     pub const BYTES: usize = 1728;
     pub const HIGH: usize = 1024;
@@ -58,21 +60,40 @@ mod q6k {
     const _: () = assert!(BYTES >= D + 32 && BYTES.is_multiple_of(64));
 }
 
-/// Bytes of one group's unit (a super-block; 4 blocks of Q8_0) for `kind` (Q4_K, Q6_K or Q8_0).
-pub(super) const fn group_block_bytes(kind: BlockKind) -> usize {
+/// Bytes of one group's super-block of a K-quant (Q4_K or Q6_K).
+const fn super_block_bytes(kind: BlockKind) -> usize {
     match kind {
         BlockKind::Q6_K => q6k::BYTES,
-        BlockKind::Q8_0 => q80::BYTES,
         _ => q4k::BYTES,
     }
 }
 
-/// Values per unit: a super-block of the K-quants, 4 blocks of Q8_0 (so that a unit is whole lines).
-const fn unit_values(kind: BlockKind) -> usize {
+/// Bytes of one 32-value block's values for the 8 rows of a group (Q4_0, Q4_1, Q8_0), in the group's
+/// first region; its f16 scales (and Q4_1's offsets) follow all the blocks' values, 16 bytes a block.
+const fn small_values_bytes(kind: BlockKind) -> usize {
     match kind {
-        BlockKind::Q8_0 => 4 * QK,
-        _ => QK_K,
+        BlockKind::Q8_0 => 256,
+        _ => 128,
     }
+}
+
+/// Whether `kind` is one of the 32-value formats laid out here.
+const fn is_small(kind: BlockKind) -> bool {
+    matches!(kind, BlockKind::Q4_0 | BlockKind::Q4_1 | BlockKind::Q8_0)
+}
+
+/// Bytes of a group of `blocks` blocks (super-blocks for the K-quants) per row, rounded up to whole
+/// cache lines.
+const fn group_bytes_of(kind: BlockKind, blocks: usize) -> usize {
+    let bytes = if is_small(kind) { blocks * (small_values_bytes(kind) + if matches!(kind, BlockKind::Q4_1) { 32 } else { 16 }) } else { blocks * super_block_bytes(kind) };
+    bytes.div_ceil(64) * 64
+}
+
+/// Where the f16 scale of block `b` of row `c` is in a group of a 32-value format with `blocks` blocks;
+/// Q4_1's offset `m` is `16·blocks` bytes further.
+#[inline(always)]
+const fn small_scale_at(kind: BlockKind, blocks: usize, b: usize, c: usize) -> usize {
+    blocks * small_values_bytes(kind) + 16 * b + 2 * c
 }
 
 /// One cache line, so the groups' blocks start on lines.
@@ -80,29 +101,27 @@ const fn unit_values(kind: BlockKind) -> usize {
 #[repr(C, align(64))]
 struct Line([u8; 64]);
 
-/// An `n × k` Q4_K or Q6_K matrix (`n` a multiple of 8) in the interleaved layout.
+/// An `n × k` matrix (`n` a multiple of 8) in the interleaved layout of its kind.
 pub(super) struct Interleaved {
     kind: BlockKind,
     lines: Vec<Line>,
-    /// Units (super-blocks; Q8_0: 4 blocks) per row.
+    /// Blocks (the K-quants: super-blocks) per row.
     blocks: usize,
 }
 
 impl Interleaved {
-    /// From `n` rows of `kind` blocks as GGUF stores them; `None` for other kinds, or when `n` is not
-    /// a multiple of 8 (or, for Q8_0, `k` of 128).
+    /// From `n` rows of `kind` blocks as GGUF stores them; `None` for other kinds (Q5_0, Q5_K), or
+    /// when `n` is not a multiple of 8.
     pub(super) fn from_rows(kind: BlockKind, rows: &[u8], n: usize, k: usize) -> Option<Self> {
-        if !matches!(kind, BlockKind::Q4_K | BlockKind::Q6_K | BlockKind::Q8_0) || n == 0 || !n.is_multiple_of(GROUP) || !k.is_multiple_of(unit_values(kind)) {
+        if !matches!(kind, BlockKind::Q4_K | BlockKind::Q6_K) && !is_small(kind) || n == 0 || k == 0 || !n.is_multiple_of(GROUP) || !k.is_multiple_of(kind.block_values()) {
             return None;
         }
-        let blocks = k / unit_values(kind);
-        // bytes of one row's unit in the file's layout
-        let bb = kind.block_bytes() * (unit_values(kind) / kind.block_values());
+        let blocks = k / kind.block_values();
+        let bb = kind.block_bytes();
         if rows.len() != n * blocks * bb {
             return None;
         }
-        let gbb = group_block_bytes(kind);
-        let group_bytes = blocks * gbb;
+        let group_bytes = group_bytes_of(kind, blocks);
         // (2 MB pages for these lines, asked with MADV_HUGEPAGE and granted, measured no faster: prompt
         // 68.3/66.5/74.2 against 73.1/67.3/71.6 tok/s with 4 KB pages, decoding 13.3/11.2/12.8 against
         // 13.7/11.6/11.2, alternated `bench llm` runs of the 1.5B)
@@ -111,14 +130,15 @@ impl Interleaved {
         let out = unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr() as *mut u8, lines.len() * 64) };
         use rayon::prelude::*;
         out.par_chunks_mut(group_bytes).enumerate().for_each(|(g, group)| {
-            for (b, dst) in group.chunks_exact_mut(gbb).enumerate() {
+            for b in 0..blocks {
                 for c in 0..GROUP {
                     let at = ((g * GROUP + c) * blocks + b) * bb;
                     let src = &rows[at..at + bb];
+                    let sb = b * super_block_bytes(kind);
                     match kind {
-                        BlockKind::Q6_K => put_q6k(src, c, dst),
-                        BlockKind::Q8_0 => put_q80(src, c, dst),
-                        _ => put_q4k(src, c, dst),
+                        BlockKind::Q6_K => put_q6k(src, c, &mut group[sb..sb + q6k::BYTES]),
+                        BlockKind::Q4_K => put_q4k(src, c, &mut group[sb..sb + q4k::BYTES]),
+                        _ => put_small(kind, src, blocks, b, c, group),
                     }
                 }
             }
@@ -135,7 +155,7 @@ impl Interleaved {
         unsafe { std::slice::from_raw_parts(self.lines.as_ptr() as *const u8, self.lines.len() * 64) }
     }
 
-    /// The blocks of group `g` (rows `8g..8g+8`), unit after unit.
+    /// The bytes of group `g` (rows `8g..8g+8`).
     #[inline(always)]
     pub(super) fn group(&self, g: usize) -> &[u8] {
         let gb = self.group_bytes();
@@ -143,20 +163,30 @@ impl Interleaved {
     }
 
     pub(super) fn group_bytes(&self) -> usize {
-        self.blocks * group_block_bytes(self.kind)
+        group_bytes_of(self.kind, self.blocks)
     }
 
     /// Row `j` as floats, with the arithmetic of the row-major [`super::BlockMatrix::dequantize_row`]
     /// (so the same bits).
     pub(super) fn dequantize_row(&self, j: usize, out: &mut [f32]) {
-        let c = j % GROUP;
-        let gbb = group_block_bytes(self.kind);
-        for (blk, out) in self.group(j / GROUP).chunks_exact(gbb).zip(out.chunks_exact_mut(unit_values(self.kind))) {
-            if self.kind == BlockKind::Q8_0 {
+        let (c, g, kind) = (j % GROUP, self.group(j / GROUP), self.kind);
+        if is_small(kind) {
+            for (b, out) in out.chunks_exact_mut(QK).enumerate() {
+                let at = small_scale_at(kind, self.blocks, b, c);
+                let d = read_f16(g, at);
+                let m = if kind == BlockKind::Q4_1 { read_f16(g, at + 16 * self.blocks) } else { 0.0 };
                 for (u, o) in out.iter_mut().enumerate() {
-                    *o = q80_value(blk, u, c) as f32 * q80_d(blk, u / QK, c);
+                    *o = match kind {
+                        BlockKind::Q8_0 => q80_value(g, b, u, c) as f32 * d,
+                        BlockKind::Q4_0 => (nibble(&g[128 * b..], u, c) as i32 - 8) as f32 * d,
+                        _ => nibble(&g[128 * b..], u, c) as f32 * d + m,
+                    };
                 }
-            } else if self.kind == BlockKind::Q6_K {
+            }
+            return;
+        }
+        for (blk, out) in g.chunks_exact(super_block_bytes(kind)).zip(out.chunks_exact_mut(QK_K)) {
+            if kind == BlockKind::Q6_K {
                 let d = f32_at(blk, q6k::D + 4 * c);
                 for (u, o) in out.iter_mut().enumerate() {
                     *o = d * q6k_scale(blk, u / 16, c) as f32 * (q6k_value(blk, u, c) as i32 - 32) as f32;
@@ -194,33 +224,46 @@ fn q6k_scale(blk: &[u8], i: usize, c: usize) -> i8 {
     blk[q6k::SCALES + 32 * (i / 4) + 4 * c + i % 4] as i8
 }
 
-/// Q8_0 value `u` (of 128) of row `c`.
+/// Q8_0 value `u` (of 32) of block `b` of row `c` in a group.
 #[inline(always)]
-fn q80_value(blk: &[u8], u: usize, c: usize) -> i8 {
-    blk[64 * (u / 8) + 8 * c + u % 8] as i8
+fn q80_value(g: &[u8], b: usize, u: usize, c: usize) -> i8 {
+    g[256 * b + 64 * (u / 8) + 8 * c + u % 8] as i8
 }
 
-/// The scale of Q8_0 block `j` (of 4) of row `c`.
-#[inline(always)]
-fn q80_d(blk: &[u8], j: usize, c: usize) -> f32 {
-    read_f16(blk, q80::D + 16 * j + 2 * c)
-}
-
-/// Row `c`'s 4 Q8_0 blocks `src` into its places in the group's unit `dst`: block `j`'s quad `t` at
-/// `256j + 64t`, its scale (f16) at `1024 + 16j + 2c`.
-fn put_q80(src: &[u8], c: usize, dst: &mut [u8]) {
-    let bb = BlockKind::Q8_0.block_bytes();
-    for (j, blk) in src.chunks_exact(bb).enumerate() {
-        dst[q80::D + 16 * j + 2 * c..][..2].copy_from_slice(&blk[..2]);
-        for t in 0..4 {
-            dst[256 * j + 64 * t + 8 * c..][..8].copy_from_slice(&blk[2 + 8 * t..][..8]);
+/// Row `c`'s block `b` (of `blocks` per row) of a 32-value format, `src` as GGUF stores it, into its
+/// places in `group`: Q8_0's quad `t` at `256b + 64t`; Q4_0/Q4_1's nibbles as a Q4_K sub-block's at
+/// `128b`; the f16 scale at [`small_scale_at`], Q4_1's offset `16·blocks` bytes further.
+fn put_small(kind: BlockKind, src: &[u8], blocks: usize, b: usize, c: usize, group: &mut [u8]) {
+    let at = small_scale_at(kind, blocks, b, c);
+    group[at..at + 2].copy_from_slice(&src[..2]);
+    match kind {
+        BlockKind::Q8_0 => {
+            for t in 0..4 {
+                group[256 * b + 64 * t + 8 * c..][..8].copy_from_slice(&src[2 + 8 * t..][..8]);
+            }
+        }
+        _ => {
+            let qs = if kind == BlockKind::Q4_1 {
+                group[at + 16 * blocks..at + 16 * blocks + 2].copy_from_slice(&src[2..4]);
+                &src[4..20]
+            } else {
+                &src[2..18]
+            };
+            // value i: low nibble of byte i; value i + 16: its high nibble
+            let mut q = [0u8; QK];
+            for (i, &byte) in qs.iter().enumerate() {
+                q[i] = byte & 0xF;
+                q[i + 16] = byte >> 4;
+            }
+            put_nibbles(&q, c, &mut group[128 * b..128 * b + 128]);
         }
     }
 }
 
-/// Values `32s + 8t + v` at the byte and nibble of the layout: `q[u]` are row `c`'s 256 values.
-fn put_nibbles(q: &[u8; QK_K], c: usize, dst: &mut [u8]) {
-    for s in 0..8 {
+/// Values `32s + 8t + v` at the byte and nibble of the layout: `q[u]` are row `c`'s values (256, or a
+/// 32-value block's 32).
+fn put_nibbles(q: &[u8], c: usize, dst: &mut [u8]) {
+    for s in 0..q.len() / 32 {
         for h in 0..2 {
             let (lo, hi) = (&q[32 * s + 16 * h..][..8], &q[32 * s + 16 * h + 8..][..8]);
             let out = &mut dst[128 * s + 64 * h + 8 * c..][..8];
@@ -289,7 +332,7 @@ fn f32_at(p: &[u8], at: usize) -> f32 {
 /// kernel where AVX-512 is missing.
 pub(super) fn dot_portable(kind: BlockKind, g: &[u8], a: &[ActBlockK]) -> [f32; GROUP] {
     let mut acc = [0f32; GROUP];
-    for (blk, y) in g.chunks_exact(group_block_bytes(kind)).zip(a) {
+    for (blk, y) in g.chunks_exact(super_block_bytes(kind)).zip(a) {
         for (c, acc) in acc.iter_mut().enumerate() {
             if kind == BlockKind::Q6_K {
                 let mut tot = 0i32;
@@ -314,15 +357,23 @@ pub(super) fn dot_portable(kind: BlockKind, g: &[u8], a: &[ActBlockK]) -> [f32; 
     acc
 }
 
-/// Q8_0: the 8 outputs of group `g` for one activation row (32-value blocks), with the float
-/// arithmetic of [`avx512::dot_q80`] lane for lane.
-pub(super) fn dot_q80_portable(g: &[u8], a: &[ActBlock]) -> [f32; GROUP] {
+/// Q4_0, Q4_1, Q8_0: the 8 outputs of group `g` for one activation row, with the float arithmetic of
+/// [`avx512::dot_small`] lane for lane. Q4_0's `−8` is taken in the integer sum (`Σ q·y − 8·Σy`, exact).
+pub(super) fn dot_small_portable(kind: BlockKind, g: &[u8], a: &[ActBlock]) -> [f32; GROUP] {
+    let blocks = a.len();
     let mut acc = [0f32; GROUP];
-    for (blk, ys) in g.chunks_exact(q80::BYTES).zip(a.chunks_exact(4)) {
-        for (j, y) in ys.iter().enumerate() {
-            for (c, acc) in acc.iter_mut().enumerate() {
-                let dot: i32 = (0..QK).map(|u| q80_value(blk, 32 * j + u, c) as i32 * y.qs[u] as i32).sum();
-                *acc = (q80_d(blk, j, c) * y.d).mul_add(dot as f32, *acc);
+    for (b, y) in a.iter().enumerate() {
+        for (c, acc) in acc.iter_mut().enumerate() {
+            let at = small_scale_at(kind, blocks, b, c);
+            let d = read_f16(g, at);
+            let dot: i32 = match kind {
+                BlockKind::Q8_0 => (0..QK).map(|u| q80_value(g, b, u, c) as i32 * y.qs[u] as i32).sum(),
+                _ => (0..QK).map(|u| nibble(&g[128 * b..], u, c) as i32 * y.qs[u] as i32).sum(),
+            };
+            let dot = if kind == BlockKind::Q4_0 { dot - 8 * y.qsum as i32 } else { dot };
+            *acc = (d * y.d).mul_add(dot as f32, *acc);
+            if kind == BlockKind::Q4_1 {
+                *acc = read_f16(g, at + 16 * blocks).mul_add(y.s, *acc);
             }
         }
     }
@@ -419,48 +470,63 @@ pub(super) mod avx512 {
         store(acc)
     }
 
-    /// Q8_0: the 8 outputs of group `g` for each of `R` activation rows. Signed × signed by the sign
-    /// trick (|w| times y negated where w < 0; AVX-512 has no `vpsignb`, a masked subtraction does it),
-    /// the weights' magnitudes and signs taken once per block for the `R` rows; per row and block four
-    /// `maddubs` (pairs ≤ 2·128·127 < 2¹⁵) each widened by a `madd` with ones — or, with VNNI, four
-    /// `vpdpbusd`, the same exact i32 sums — then one fused multiply-add for all 8 outputs.
+    /// Q8_0 (`KIND` 0), Q4_0 (1), Q4_1 (2): the 8 outputs of group `g` for each of `R` activation rows.
+    /// Q8_0 is signed × signed, by the sign trick (|w| times y negated where w < 0; AVX-512 has no
+    /// `vpsignb`, a masked subtraction does it); the nibbles are unsigned as they are. The weights'
+    /// registers are made once per block for the `R` rows; per row and block four `maddubs` (pairs ≤
+    /// 2·128·127 < 2¹⁵) widened by `madd`s with ones — or, with VNNI, four `vpdpbusd`, the same exact
+    /// i32 sums — then one fused multiply-add for all 8 outputs (Q4_1: two, for its offsets).
     #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
-    pub(in super::super) unsafe fn dot_q80<const R: usize>(g: &[u8], a: [&[ActBlock]; R]) -> [[f32; GROUP]; R] {
-        dot_q80_with::<R, false>(g, a)
+    pub(in super::super) unsafe fn dot_small<const R: usize, const KIND: u8>(g: &[u8], a: [&[ActBlock]; R]) -> [[f32; GROUP]; R] {
+        dot_small_with::<R, KIND, false>(g, a)
     }
 
-    /// [`dot_q80`] with VNNI's `vpdpbusd`.
+    /// [`dot_small`] with VNNI's `vpdpbusd`.
     #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c,avx512vnni")]
-    pub(in super::super) unsafe fn dot_q80_vnni<const R: usize>(g: &[u8], a: [&[ActBlock]; R]) -> [[f32; GROUP]; R] {
-        dot_q80_with::<R, true>(g, a)
+    pub(in super::super) unsafe fn dot_small_vnni<const R: usize, const KIND: u8>(g: &[u8], a: [&[ActBlock]; R]) -> [[f32; GROUP]; R] {
+        dot_small_with::<R, KIND, true>(g, a)
     }
 
     #[inline(always)]
-    unsafe fn dot_q80_with<const R: usize, const VNNI: bool>(g: &[u8], a: [&[ActBlock]; R]) -> [[f32; GROUP]; R] {
+    unsafe fn dot_small_with<const R: usize, const KIND: u8, const VNNI: bool>(g: &[u8], a: [&[ActBlock]; R]) -> [[f32; GROUP]; R] {
+        let kind = [BlockKind::Q8_0, BlockKind::Q4_0, BlockKind::Q4_1][KIND as usize];
+        let blocks = a[0].len();
         let mut acc = [_mm256_setzero_ps(); R];
         let ones = _mm512_set1_epi16(1);
         let zero = _mm512_setzero_si512();
-        for (u, blk) in g.chunks_exact(q80::BYTES).enumerate() {
-            let p = blk.as_ptr();
-            for j in 0..4 {
-                let dv = _mm256_cvtph_ps(_mm_loadu_si128(p.add(q80::D + 16 * j) as *const __m128i));
-                let mut mag = [zero; 4];
-                let mut neg = [0 as __mmask64; 4];
+        let p = g.as_ptr();
+        for b in 0..blocks {
+            let at = small_scale_at(kind, blocks, b, 0);
+            let dv = _mm256_cvtph_ps(_mm_loadu_si128(p.add(at) as *const __m128i));
+            let mv = if KIND == 2 { _mm256_cvtph_ps(_mm_loadu_si128(p.add(at + 16 * blocks) as *const __m128i)) } else { _mm256_setzero_ps() };
+            // the four quads' weights: unsigned values, and (Q8_0) where they were negative
+            let mut w = [zero; 4];
+            let mut neg = [0 as __mmask64; 4];
+            if KIND == 0 {
                 for t in 0..4 {
-                    let w = _mm512_loadu_si512(p.add(256 * j + 64 * t) as *const _);
-                    mag[t] = _mm512_abs_epi8(w);
-                    neg[t] = _mm512_movepi8_mask(w);
+                    let q = _mm512_loadu_si512(p.add(256 * b + 64 * t) as *const _);
+                    w[t] = _mm512_abs_epi8(q);
+                    neg[t] = _mm512_movepi8_mask(q);
                 }
-                for r in 0..R {
-                    let y = a[r].get_unchecked(4 * u + j);
-                    let yq = y.qs.as_ptr() as *const u8;
-                    let mut sumi = zero;
-                    for t in 0..4 {
-                        let ys = octet(yq.add(8 * t));
-                        let signed = _mm512_mask_sub_epi8(ys, neg[t], zero, ys);
-                        sumi = if VNNI { _mm512_dpbusd_epi32(sumi, mag[t], signed) } else { _mm512_add_epi32(sumi, _mm512_madd_epi16(_mm512_maddubs_epi16(mag[t], signed), ones)) };
-                    }
-                    acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(y.d)), _mm256_cvtepi32_ps(join_pairs(sumi)), acc[r]);
+            } else {
+                w = nibbles(p, b);
+            }
+            for r in 0..R {
+                let y = a[r].get_unchecked(b);
+                let yq = y.qs.as_ptr() as *const u8;
+                let mut sumi = zero;
+                for t in 0..4 {
+                    let ys = octet(yq.add(8 * t));
+                    let ys = if KIND == 0 { _mm512_mask_sub_epi8(ys, neg[t], zero, ys) } else { ys };
+                    sumi = if VNNI { _mm512_dpbusd_epi32(sumi, w[t], ys) } else { _mm512_add_epi32(sumi, _mm512_madd_epi16(_mm512_maddubs_epi16(w[t], ys), ones)) };
+                }
+                let mut tot = join_pairs(sumi);
+                if KIND == 1 {
+                    tot = _mm256_sub_epi32(tot, _mm256_set1_epi32(8 * y.qsum as i32));
+                }
+                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_set1_ps(y.d)), _mm256_cvtepi32_ps(tot), acc[r]);
+                if KIND == 2 {
+                    acc[r] = _mm256_fmadd_ps(mv, _mm256_set1_ps(y.s), acc[r]);
                 }
             }
         }
