@@ -480,33 +480,44 @@ impl BlockMatrix {
         fn pass<'a, K: RowDot + 'a, const R: usize>(simd: Simd, w: &[u8], a: impl Fn(usize) -> &'a [K::Act], sums: &mut [f32]) {
             sums[..R].copy_from_slice(&K::dot::<R>(simd, w, std::array::from_fn(a)));
         }
-        for rb in (0..m).step_by(MB) {
-            let rb_end = (rb + MB).min(m);
-            for t0 in (j0..j1).step_by(tile) {
-                let t1 = (t0 + tile).min(j1);
-                let mut r = rb;
-                while r < rb_end {
-                    let rows = mr.min(rb_end - r);
-                    let a = |i: usize| &acts[(r + i) * nb..(r + i + 1) * nb];
-                    for j in t0..t1 {
-                        let w = self.row(j);
-                        let mut sums = [0f32; MR];
-                        match rows {
-                            8 => pass::<K, 8>(simd, w, a, &mut sums),
-                            7 => pass::<K, 7>(simd, w, a, &mut sums),
-                            6 => pass::<K, 6>(simd, w, a, &mut sums),
-                            5 => pass::<K, 5>(simd, w, a, &mut sums),
-                            4 => pass::<K, 4>(simd, w, a, &mut sums),
-                            3 => pass::<K, 3>(simd, w, a, &mut sums),
-                            2 => pass::<K, 2>(simd, w, a, &mut sums),
-                            _ => pass::<K, 1>(simd, w, a, &mut sums),
-                        }
-                        for (i, s) in sums.iter().enumerate().take(rows) {
-                            *out.dst.0.add((r + i) * out.ld + out.col0 + j) = *s;
-                        }
-                    }
-                    r += rows;
+        for_each_pass(m, mr, j0..j1, tile, |r, rows, j| {
+            let a = |i: usize| &acts[(r + i) * nb..(r + i + 1) * nb];
+            let w = self.row(j);
+            let mut sums = [0f32; MR];
+            match rows {
+                8 => pass::<K, 8>(simd, w, a, &mut sums),
+                7 => pass::<K, 7>(simd, w, a, &mut sums),
+                6 => pass::<K, 6>(simd, w, a, &mut sums),
+                5 => pass::<K, 5>(simd, w, a, &mut sums),
+                4 => pass::<K, 4>(simd, w, a, &mut sums),
+                3 => pass::<K, 3>(simd, w, a, &mut sums),
+                2 => pass::<K, 2>(simd, w, a, &mut sums),
+                _ => pass::<K, 1>(simd, w, a, &mut sums),
+            }
+            for (i, s) in sums.iter().enumerate().take(rows) {
+                // SAFETY: as for `panels_range`: row r + i < m, column col0 + j < ld, ours alone
+                unsafe { *out.dst.0.add((r + i) * out.ld + out.col0 + j) = *s };
+            }
+        });
+    }
+}
+
+/// The passes of a product, in cache-friendly order: activation rows in blocks of [`MB`] (kept in L2),
+/// weight units (rows, or interleaved groups) `units` in tiles of `tile` (kept in L1), each tile met by
+/// passes of up to `mr` activation rows: `pass(first row, rows, unit)`.
+#[inline(always)]
+fn for_each_pass(m: usize, mr: usize, units: std::ops::Range<usize>, tile: usize, mut pass: impl FnMut(usize, usize, usize)) {
+    for rb in (0..m).step_by(MB) {
+        let rb_end = (rb + MB).min(m);
+        for t0 in units.clone().step_by(tile) {
+            let t1 = (t0 + tile).min(units.end);
+            let mut r = rb;
+            while r < rb_end {
+                let rows = mr.min(rb_end - r);
+                for u in t0..t1 {
+                    pass(r, rows, u);
                 }
+                r += rows;
             }
         }
     }
@@ -534,49 +545,41 @@ impl BlockMatrix {
         };
         let kind = x.kind();
         let mut sums = [[0f32; interleaved::GROUP]; MR];
-        for rb in (0..m).step_by(MB) {
-            let rb_end = (rb + MB).min(m);
-            for t0 in (g0..g1).step_by(tile) {
-                let t1 = (t0 + tile).min(g1);
-                let mut r = rb;
-                while r < rb_end {
-                    let rows = MR.min(rb_end - r);
-                    let a = |i: usize| &acts[(r + i) * nb..(r + i + 1) * nb];
-                    for g in t0..t1 {
-                        let w = x.group(g);
-                        if fast {
-                            #[cfg(target_arch = "x86_64")]
-                            {
-                                /// # Safety
-                                /// As [`GroupDot::fast`] (`fast` checked it).
-                                unsafe fn put<'a, A: GroupDot + 'a, const R: usize>(kind: BlockKind, w: &[u8], a: impl Fn(usize) -> &'a [A], sums: &mut [[f32; interleaved::GROUP]; MR]) {
-                                    sums[..R].copy_from_slice(&A::fast::<R>(kind, w, std::array::from_fn(a)));
-                                }
-                                match rows {
-                                    8 => put::<A, 8>(kind, w, a, &mut sums),
-                                    7 => put::<A, 7>(kind, w, a, &mut sums),
-                                    6 => put::<A, 6>(kind, w, a, &mut sums),
-                                    5 => put::<A, 5>(kind, w, a, &mut sums),
-                                    4 => put::<A, 4>(kind, w, a, &mut sums),
-                                    3 => put::<A, 3>(kind, w, a, &mut sums),
-                                    2 => put::<A, 2>(kind, w, a, &mut sums),
-                                    _ => put::<A, 1>(kind, w, a, &mut sums),
-                                }
-                            }
-                        } else {
-                            for (i, s) in sums.iter_mut().enumerate().take(rows) {
-                                *s = A::portable(kind, w, a(i));
-                            }
-                        }
-                        for (i, s) in sums.iter().enumerate().take(rows) {
-                            let at = out.dst.0.add((r + i) * out.ld + out.col0 + g * interleaved::GROUP);
-                            std::ptr::copy_nonoverlapping(s.as_ptr(), at, interleaved::GROUP);
+        for_each_pass(m, MR, g0..g1, tile, |r, rows, g| {
+            let a = |i: usize| &acts[(r + i) * nb..(r + i + 1) * nb];
+            let w = x.group(g);
+            if fast {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    /// # Safety
+                    /// As [`GroupDot::fast`] (`fast` checked it).
+                    unsafe fn put<'a, A: GroupDot + 'a, const R: usize>(kind: BlockKind, w: &[u8], a: impl Fn(usize) -> &'a [A], sums: &mut [[f32; interleaved::GROUP]; MR]) {
+                        sums[..R].copy_from_slice(&A::fast::<R>(kind, w, std::array::from_fn(a)));
+                    }
+                    // SAFETY: `fast` checked the kernels' target features
+                    unsafe {
+                        match rows {
+                            8 => put::<A, 8>(kind, w, a, &mut sums),
+                            7 => put::<A, 7>(kind, w, a, &mut sums),
+                            6 => put::<A, 6>(kind, w, a, &mut sums),
+                            5 => put::<A, 5>(kind, w, a, &mut sums),
+                            4 => put::<A, 4>(kind, w, a, &mut sums),
+                            3 => put::<A, 3>(kind, w, a, &mut sums),
+                            2 => put::<A, 2>(kind, w, a, &mut sums),
+                            _ => put::<A, 1>(kind, w, a, &mut sums),
                         }
                     }
-                    r += rows;
+                }
+            } else {
+                for (i, s) in sums.iter_mut().enumerate().take(rows) {
+                    *s = A::portable(kind, w, a(i));
                 }
             }
-        }
+            for (i, s) in sums.iter().enumerate().take(rows) {
+                // SAFETY: as for `panels_range`: row r + i < m, columns col0 + 8g.. < ld, ours alone
+                unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), out.dst.0.add((r + i) * out.ld + out.col0 + g * interleaved::GROUP), interleaved::GROUP) };
+            }
+        });
     }
 }
 
