@@ -10,8 +10,7 @@
 //! On CPUs with AVX-512 (F, BW) the K-quant kernels for several activation rows (prompts) take two
 //! sub-blocks per 512-bit instruction (1.5B Q4_K_M prompts 1.1–1.3× the AVX2 kernels' rate; decoding,
 //! one row, stays on AVX2, with VNNI's `vpdpwssd` where the CPU has it: all this for rows as the file
-//! has them); `VERTOLK_NO_AVX512=1` and
-//! `VERTOLK_NO_VNNI=1` turn them off. Every level gives the same bits. There, too, linear layers of
+//! has them); `VERTOLK_NO_AVX512=1` and `VERTOLK_NO_VNNI=1` turn them off. Every level gives the same bits. There, too, linear layers of
 //! every kind but Q5_K are interleaved by 8 rows at load ([`interleaved`]): their kernels compute 8
 //! output columns per register (Q4_K 1.9–2.0× the row kernels' rate on prompt rows and 1.15–1.3× on
 //! one row, Q8_0 3.3× and 2.0×); `VERTOLK_NO_INTERLEAVE=1` keeps the rows as the file has them.
@@ -28,8 +27,9 @@
 //! maps it ([`BlockMatrix::from_mapped`]), so the weights cost no memory beyond the file's pages — except
 //! that linear layers hold Q5_0 weights as Q8_0 blocks of the same values ([`BlockMatrix::unpacked`]),
 //! and on AVX-512 interleaved copies (Q4_K 5.6 % larger, Q6_K 2.9 %, the 32-value kinds the same size
-//! up to a partial cache line per 8 rows) whose file pages are released; token embeddings keep the compact blocks (interleaved too where they are also the
-//! output layer). Other block types and other devices use candle's `QMatMul`.
+//! up to a partial cache line per 8 rows) whose file pages are released; token embeddings keep the
+//! compact blocks (interleaved too where they are also the output layer). Other block types and other
+//! devices use candle's `QMatMul`.
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Result, Shape, Tensor};
 use half::f16;

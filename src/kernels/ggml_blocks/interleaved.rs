@@ -96,6 +96,30 @@ const fn small_scale_at(kind: BlockKind, blocks: usize, b: usize, c: usize) -> u
     blocks * small_values_bytes(kind) + 16 * b + 2 * c
 }
 
+/// Where Q4_K sub-block `s`'s scale of row `c` is in a super-block.
+#[inline(always)]
+const fn q4k_scale_at(s: usize, c: usize) -> usize {
+    q4k::SCALES + 8 * s + c
+}
+
+/// Where Q4_K sub-block `s`'s min of row `c` is in a super-block.
+#[inline(always)]
+const fn q4k_min_at(s: usize, c: usize) -> usize {
+    q4k::MINS + 16 * (s / 2) + 2 * c + s % 2
+}
+
+/// Where Q6_K scale `i` (of values `16i..16i+16`) of row `c` is in a super-block.
+#[inline(always)]
+const fn q6k_scale_at(i: usize, c: usize) -> usize {
+    q6k::SCALES + 32 * (i / 4) + 4 * c + i % 4
+}
+
+/// Where Q4_1's f16 offset `m` of block `b` of row `c` is in a group of `blocks` blocks per row.
+#[inline(always)]
+const fn q41_offset_at(blocks: usize, b: usize, c: usize) -> usize {
+    small_scale_at(BlockKind::Q4_1, blocks, b, c) + 16 * blocks
+}
+
 /// One cache line, so the groups' blocks start on lines.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
@@ -174,7 +198,7 @@ impl Interleaved {
             for (b, out) in out.chunks_exact_mut(QK).enumerate() {
                 let at = small_scale_at(kind, self.blocks, b, c);
                 let d = read_f16(g, at);
-                let m = if kind == BlockKind::Q4_1 { read_f16(g, at + 16 * self.blocks) } else { 0.0 };
+                let m = if kind == BlockKind::Q4_1 { read_f16(g, q41_offset_at(self.blocks, b, c)) } else { 0.0 };
                 for (u, o) in out.iter_mut().enumerate() {
                     *o = match kind {
                         BlockKind::Q8_0 => q80_value(g, b, u, c) as f32 * d,
@@ -194,7 +218,7 @@ impl Interleaved {
             } else {
                 let (d, dmin) = (f32_at(blk, q4k::D + 4 * c), f32_at(blk, q4k::DMIN + 4 * c));
                 for s in 0..8 {
-                    let (d1, m1) = (d * blk[q4k::SCALES + 8 * s + c] as f32, dmin * blk[q4k::MINS + 16 * (s / 2) + 2 * c + s % 2] as f32);
+                    let (d1, m1) = (d * blk[q4k_scale_at(s, c)] as f32, dmin * blk[q4k_min_at(s, c)] as f32);
                     for u in 32 * s..32 * s + 32 {
                         out[u] = d1 * nibble(blk, u, c) as f32 - m1;
                     }
@@ -221,7 +245,7 @@ fn q6k_value(blk: &[u8], u: usize, c: usize) -> u8 {
 /// Q6_K scale `i` (of values `16i..16i+16`) of row `c`.
 #[inline(always)]
 fn q6k_scale(blk: &[u8], i: usize, c: usize) -> i8 {
-    blk[q6k::SCALES + 32 * (i / 4) + 4 * c + i % 4] as i8
+    blk[q6k_scale_at(i, c)] as i8
 }
 
 /// Q8_0 value `u` (of 32) of block `b` of row `c` in a group.
@@ -244,7 +268,8 @@ fn put_small(kind: BlockKind, src: &[u8], blocks: usize, b: usize, c: usize, gro
         }
         _ => {
             let qs = if kind == BlockKind::Q4_1 {
-                group[at + 16 * blocks..at + 16 * blocks + 2].copy_from_slice(&src[2..4]);
+                let m = q41_offset_at(blocks, b, c);
+                group[m..m + 2].copy_from_slice(&src[2..4]);
                 &src[4..20]
             } else {
                 &src[2..18]
@@ -280,8 +305,8 @@ fn put_q4k(src: &[u8], c: usize, dst: &mut [u8]) {
     dst[q4k::D + 4 * c..][..4].copy_from_slice(&read_f16(src, 0).to_le_bytes());
     dst[q4k::DMIN + 4 * c..][..4].copy_from_slice(&read_f16(src, 2).to_le_bytes());
     for s in 0..8 {
-        dst[q4k::SCALES + 8 * s + c] = sc[s];
-        dst[q4k::MINS + 16 * (s / 2) + 2 * c + s % 2] = mn[s];
+        dst[q4k_scale_at(s, c)] = sc[s];
+        dst[q4k_min_at(s, c)] = mn[s];
     }
     // value u of sub-block s: nibble s % 2 of byte 16 + 32·(s/2) + u
     let mut q = [0u8; QK_K];
@@ -317,7 +342,7 @@ fn put_q6k(src: &[u8], c: usize, dst: &mut [u8]) {
         }
     }
     for (i, &s) in sc.iter().enumerate() {
-        dst[q6k::SCALES + 32 * (i / 4) + 4 * c + i % 4] = s;
+        dst[q6k_scale_at(i, c)] = s;
     }
     dst[q6k::D + 4 * c..][..4].copy_from_slice(&read_f16(src, 208).to_le_bytes());
 }
@@ -345,8 +370,8 @@ pub(super) fn dot_portable(kind: BlockKind, g: &[u8], a: &[ActBlockK]) -> [f32; 
                 let (mut sumi, mut mins) = (0i32, 0i32);
                 for s in 0..8 {
                     let dot: i32 = (32 * s..32 * s + 32).map(|u| nibble(blk, u, c) as i32 * y.qs[u] as i32).sum();
-                    sumi += blk[q4k::SCALES + 8 * s + c] as i32 * dot;
-                    mins += blk[q4k::MINS + 16 * (s / 2) + 2 * c + s % 2] as i32 * y.sums32[s] as i32;
+                    sumi += blk[q4k_scale_at(s, c)] as i32 * dot;
+                    mins += blk[q4k_min_at(s, c)] as i32 * y.sums32[s] as i32;
                 }
                 let (d, dmin) = (f32_at(blk, q4k::D + 4 * c), f32_at(blk, q4k::DMIN + 4 * c));
                 *acc = (d * y.d).mul_add(sumi as f32, *acc);
@@ -373,7 +398,7 @@ pub(super) fn dot_small_portable(kind: BlockKind, g: &[u8], a: &[ActBlock]) -> [
             let dot = if kind == BlockKind::Q4_0 { dot - 8 * y.qsum as i32 } else { dot };
             *acc = (d * y.d).mul_add(dot as f32, *acc);
             if kind == BlockKind::Q4_1 {
-                *acc = read_f16(g, at + 16 * blocks).mul_add(y.s, *acc);
+                *acc = read_f16(g, q41_offset_at(blocks, b, c)).mul_add(y.s, *acc);
             }
         }
     }
@@ -399,13 +424,12 @@ pub(super) mod avx512 {
         ]
     }
 
-    /// 32 i16 lanes: lane `4c + p` = byte `4c + J` of each 128-bit half of `bytes` as i16 (signed with
-    /// `SIGNED`): the scale of row `c` for the 4 i16 sums of its lanes, from bytes laid `[c][4]`.
+    /// 32 i16 lanes: lane `4c + p` = signed byte `4c + J` of each 128-bit half of `bytes`: the scale of
+    /// row `c` for the 4 i16 sums of its lanes, from bytes laid `[c][4]` (Q6_K's).
     #[inline(always)]
-    unsafe fn spread<const J: i8, const SIGNED: bool>(bytes: __m256i) -> __m512i {
+    unsafe fn spread<const J: i8>(bytes: __m256i) -> __m512i {
         let pick = _mm256_setr_epi8(J, J, J, J, 4 + J, 4 + J, 4 + J, 4 + J, 8 + J, 8 + J, 8 + J, 8 + J, 12 + J, 12 + J, 12 + J, 12 + J, J, J, J, J, 4 + J, 4 + J, 4 + J, 4 + J, 8 + J, 8 + J, 8 + J, 8 + J, 12 + J, 12 + J, 12 + J, 12 + J);
-        let b = _mm256_shuffle_epi8(bytes, pick);
-        if SIGNED { _mm512_cvtepi8_epi16(b) } else { _mm512_cvtepu8_epi16(b) }
+        _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(bytes, pick))
     }
 
     /// An 8-byte octet of activations in every 64-bit lane.
@@ -441,13 +465,13 @@ pub(super) mod avx512 {
             let p = blk.as_ptr();
             let dv = _mm256_loadu_ps(p.add(q4k::D) as *const f32);
             let mv = _mm256_loadu_ps(p.add(q4k::DMIN) as *const f32);
-            let mins: [__m256i; 4] = std::array::from_fn(|q| _mm256_cvtepu8_epi16(_mm_loadu_si128(p.add(q4k::MINS + 16 * q) as *const __m128i)));
-            // scale bytes [s][c] → [c][4] with all four the same, so spread::<0>
+            let mins: [__m256i; 4] = std::array::from_fn(|q| _mm256_cvtepu8_epi16(_mm_loadu_si128(p.add(q4k_min_at(2 * q, 0)) as *const __m128i)));
+            // sub-block s's scale bytes, one per row → each row's byte in the 4 i16 lanes of its sums
             let expand = _mm256_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
             let mut sumi = [_mm512_setzero_si512(); R];
             for s in 0..8 {
                 let w = nibbles(p, s);
-                let sc8 = _mm256_set1_epi64x(std::ptr::read_unaligned(p.add(q4k::SCALES + 8 * s) as *const i64));
+                let sc8 = _mm256_set1_epi64x(std::ptr::read_unaligned(p.add(q4k_scale_at(s, 0)) as *const i64));
                 let sc = _mm512_cvtepu8_epi16(_mm256_shuffle_epi8(sc8, expand));
                 for r in 0..R {
                     let y = a[r].get_unchecked(b).qs.as_ptr().add(32 * s) as *const u8;
@@ -498,7 +522,7 @@ pub(super) mod avx512 {
         for b in 0..blocks {
             let at = small_scale_at(kind, blocks, b, 0);
             let dv = _mm256_cvtph_ps(_mm_loadu_si128(p.add(at) as *const __m128i));
-            let mv = if KIND == 2 { _mm256_cvtph_ps(_mm_loadu_si128(p.add(at + 16 * blocks) as *const __m128i)) } else { _mm256_setzero_ps() };
+            let mv = if KIND == 2 { _mm256_cvtph_ps(_mm_loadu_si128(p.add(q41_offset_at(blocks, b, 0)) as *const __m128i)) } else { _mm256_setzero_ps() };
             // the four quads' weights: unsigned values, and (Q8_0) where they were negative
             let mut w = [zero; 4];
             let mut neg = [0 as __mmask64; 4];
@@ -545,7 +569,7 @@ pub(super) mod avx512 {
             let p = blk.as_ptr();
             let dv = _mm256_loadu_ps(p.add(q6k::D) as *const f32);
             // scales 4i'..4i'+4 of the 8 rows, [c][4]
-            let quads: [__m256i; 4] = std::array::from_fn(|i| _mm256_loadu_si256(p.add(q6k::SCALES + 32 * i) as *const __m256i));
+            let quads: [__m256i; 4] = std::array::from_fn(|i| _mm256_loadu_si256(p.add(q6k_scale_at(4 * i, 0)) as *const __m256i));
             let offsets: [__m512i; 4] = std::array::from_fn(|i| _mm512_cvtepi8_epi16(quads[i]));
             let mut sumi = [_mm512_setzero_si512(); R];
             for s in 0..8 {
@@ -558,7 +582,7 @@ pub(super) mod avx512 {
                     _mm512_or_si512(lo[3], _mm512_srli_epi16::<2>(_mm512_and_si512(hb, _mm512_set1_epi8(-64)))),
                 ];
                 // scales 2s and 2s + 1: quad s / 2 of the scale quads, places 2(s % 2) and 2(s % 2) + 1
-                let (sc0, sc1) = if s % 2 == 0 { (spread::<0, true>(quads[s / 2]), spread::<1, true>(quads[s / 2])) } else { (spread::<2, true>(quads[s / 2]), spread::<3, true>(quads[s / 2])) };
+                let (sc0, sc1) = if s % 2 == 0 { (spread::<0>(quads[s / 2]), spread::<1>(quads[s / 2])) } else { (spread::<2>(quads[s / 2]), spread::<3>(quads[s / 2])) };
                 for r in 0..R {
                     let y = a[r].get_unchecked(b).qs.as_ptr().add(32 * s) as *const u8;
                     let q = |t: usize| _mm512_maddubs_epi16(w[t], octet(y.add(8 * t)));
