@@ -179,6 +179,11 @@ pub enum BenchCommand {
         /// Tokens the draft proposes per check (with --draft).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
         draft_tokens: u16,
+        /// Also decode N replies together (the prompt, then N−1 others that each ask for one more
+        /// thing), as `brief` drafts a group of articles, and report their combined generation rate
+        /// and whether the first reply equals the one generated alone.
+        #[arg(long, value_name = "N", value_parser = usize_in(1..=64))]
+        together: Option<usize>,
         /// Print one JSON line instead of a Markdown row.
         #[arg(long)]
         json: bool,

@@ -364,6 +364,43 @@ impl ModelWeights {
         let rows = candle_nn::ops::rms_norm(&rows, &self.output_norm, cfg.rms_norm_eps as f32)?;
         self.output.forward(&rows)
     }
+
+    /// One decoding step of several sequences together: `tokens[i]` at position `positions[i]` of the
+    /// sequence whose cache (one per layer, as [`take_kv_cache`](Self::take_kv_cache) hands out) is
+    /// `caches[i]`, which gains that position → logits `(n, vocab)`. The weights are read once for
+    /// all the rows. Each row's arithmetic is its own (norms, attention and, inside
+    /// [`with_decoding_kernels`](crate::kernels::ggml_blocks::with_decoding_kernels), the block
+    /// products), so row i's logits are, bit for bit, those [`forward`](Self::forward) gives that
+    /// sequence alone.
+    pub fn forward_sequences(&self, tokens: &[u32], positions: &[usize], caches: &mut [Vec<HeadKvCache>]) -> Result<Tensor> {
+        let n = tokens.len();
+        if n == 0 || positions.len() != n || caches.len() != n {
+            candle_core::bail!("{n} tokens, {} positions and {} caches: one of each per sequence", positions.len(), caches.len())
+        }
+        let hd = self.cfg.head_dim;
+        for (&pos, kv) in positions.iter().zip(caches.iter()) {
+            if kv.len() != self.layers.len() || kv.iter().any(|l| l.len(hd) != pos) {
+                candle_core::bail!("a sequence's cache does not hold its {pos} positions in each of {} layers", self.layers.len())
+            }
+            if pos + 1 > self.cfg.context_length {
+                candle_core::bail!("{} positions exceed the model's context of {}", pos + 1, self.cfg.context_length)
+            }
+        }
+        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
+        let mut x = self.embedding.forward(&ids, self.cfg.hidden, &self.device)?;
+        let cfg = &self.cfg;
+        for (index, layer) in self.layers.iter().enumerate() {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, cfg.rms_norm_eps as f32)?;
+            let a = attention_of_sequences(cfg, layer, index, &h, (&self.cos, &self.sin), positions, caches)?;
+            x = (x + a)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, cfg.rms_norm_eps as f32)?;
+            let gu = layer.gate_up.forward(&h)?;
+            let m = layer.down.forward(&(candle_nn::ops::silu(&gu[0])? * &gu[1])?)?;
+            x = (x + m)?;
+        }
+        let rows = candle_nn::ops::rms_norm(&x.squeeze(0)?, &self.output_norm, cfg.rms_norm_eps as f32)?;
+        self.output.forward(&rows)
+    }
 }
 
 /// The rows of `t` as one host vector (fused projections hand out narrowed views).
@@ -371,9 +408,8 @@ fn host(t: &Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
 
-fn attention(cfg: &Config, layer: &mut Layer, h: &Tensor, rope: (&[f32], &[f32]), pos: usize) -> Result<Tensor> {
-    let (_, seq, _) = h.dims3()?;
-    let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
+/// The q, k and v rows of `h`, biases added (Qwen2).
+fn project_qkv(layer: &Layer, h: &Tensor) -> Result<[Vec<f32>; 3]> {
     let qkv = layer.qkv.forward(h)?;
     let (mut q, mut k, mut v) = (host(&qkv[0])?, host(&qkv[1])?, host(&qkv[2])?);
     if let Some([bq, bk, bv]) = &layer.qkv_bias {
@@ -385,6 +421,13 @@ fn attention(cfg: &Config, layer: &mut Layer, h: &Tensor, rope: (&[f32], &[f32])
             }
         }
     }
+    Ok([q, k, v])
+}
+
+fn attention(cfg: &Config, layer: &mut Layer, h: &Tensor, rope: (&[f32], &[f32]), pos: usize) -> Result<Tensor> {
+    let (_, seq, _) = h.dims3()?;
+    let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
+    let [mut q, mut k, v] = project_qkv(layer, h)?;
     rope_rows(cfg, &mut q, nh, pos, rope);
     rope_rows(cfg, &mut k, nkv, pos, rope);
     layer.kv.append(&k, &v, nkv, hd);
@@ -393,6 +436,24 @@ fn attention(cfg: &Config, layer: &mut Layer, h: &Tensor, rope: (&[f32], &[f32])
     // cached prefix gives the logits a fresh run gives, bit for bit (see `process_prompt`).
     let y = attend_cached(&q, &layer.kv, seq, pos, HeadDims { n_head: nh, n_kv_head: nkv, head_dim: hd });
     let y = Tensor::from_vec(y, (1, seq, nh * hd), h.device())?;
+    layer.attn_output.forward(&y)
+}
+
+/// [`attention`] for rows of different sequences: row i is the token at `positions[i]` of the
+/// sequence whose keys and values for this layer are `caches[i][layer]`.
+fn attention_of_sequences(cfg: &Config, layer: &Layer, index: usize, h: &Tensor, rope: (&[f32], &[f32]), positions: &[usize], caches: &mut [Vec<HeadKvCache>]) -> Result<Tensor> {
+    let (hd, nh, nkv) = (cfg.head_dim, cfg.n_head, cfg.n_kv_head);
+    let [mut q, mut k, v] = project_qkv(layer, h)?;
+    let mut y = Vec::with_capacity(q.len());
+    let rows = q.chunks_exact_mut(nh * hd).zip(k.chunks_exact_mut(nkv * hd)).zip(v.chunks_exact(nkv * hd));
+    for (((q, k), v), (&pos, kv)) in rows.zip(positions.iter().zip(caches.iter_mut())) {
+        rope_rows(cfg, q, nh, pos, rope);
+        rope_rows(cfg, k, nkv, pos, rope);
+        let kv = &mut kv[index];
+        kv.append(k, v, nkv, hd);
+        y.extend(attend_cached(q, kv, 1, pos, HeadDims { n_head: nh, n_kv_head: nkv, head_dim: hd }));
+    }
+    let y = Tensor::from_vec(y, (1, positions.len(), nh * hd), h.device())?;
     layer.attn_output.forward(&y)
 }
 

@@ -88,6 +88,17 @@ struct Pending {
     summary_cached: bool,
 }
 
+/// Articles whose summaries are drafted together ([`Summarizer::prepare`]): as many as replies are
+/// decoded together (`models::llm::BATCH_REPLIES`). A record is still saved as each article is done;
+/// an interruption loses at most the group's drafts.
+const SUMMARIZE_GROUP: usize = crate::models::llm::BATCH_REPLIES;
+
+/// `VERTOLK_NO_BATCH=1`: every article drafted on its own, so that drafting together can be measured
+/// on one build (and seen to change no output).
+fn drafts_apart() -> bool {
+    std::env::var("VERTOLK_NO_BATCH").is_ok_and(|v| v == "1")
+}
+
 /// Articles translated per call of the translate stage. Translation batches across the articles of one
 /// call (16 articles are some 500 sentences, enough to fill every batch of 32), and each call's records
 /// are saved before the next starts, so a killed or interrupted run loses at most one call's work.
@@ -330,7 +341,25 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
     // 3. summarize what is missing, one article at a time, saving each as it completes
     let todo = pending.iter().filter(|p| entries[p.idx].is_none() && !p.summary_cached).count();
     let pb = crate::progress::bar(bars, todo as u64, "summarize");
-    for p in pending.iter_mut() {
+    let needs_summary = |p: &Pending, entries: &[Option<ReportEntry>]| entries[p.idx].is_none() && !p.summary_cached;
+    let mut prepared_to = 0;
+    // seconds of the group's drafting, shared out evenly over its articles' timings
+    let mut drafting_share = 0.0;
+    for at in 0..pending.len() {
+        if at >= prepared_to && needs_summary(&pending[at], &entries) && crate::interrupt::requested().is_none() {
+            // the next group of articles to summarize, drafted together
+            let group: Vec<usize> = (at..pending.len()).filter(|&j| needs_summary(&pending[j], &entries)).take(SUMMARIZE_GROUP).collect();
+            prepared_to = group.last().map_or(at, |&j| j + 1);
+            drafting_share = 0.0;
+            if group.len() > 1 && !drafts_apart() {
+                let arts: Vec<Article> = group.iter().map(|&j| article_of(&pending[j].record)).collect();
+                let s = summarizer.get()?;
+                let t = Instant::now();
+                s.prepare(&arts, opts.max_words);
+                drafting_share = t.elapsed().as_secs_f64() / group.len() as f64;
+            }
+        }
+        let p = &mut pending[at];
         if entries[p.idx].is_some() {
             continue;
         }
@@ -342,7 +371,7 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
         if !p.summary_cached {
             let s = summarizer.get()?;
             pb.set_message(p.record.stem.clone());
-            let art = Article { title: p.record.title.clone(), date: p.record.date.clone(), language: p.record.text_language.clone(), text: p.record.text.clone() };
+            let art = article_of(&p.record);
             let t = Instant::now();
             let done = s.summarize(&art, opts.max_words).and_then(|sum| {
                 // a title in another language (--direct) is translated by the summarizer, if it can
@@ -358,7 +387,7 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
                 p.record.summary = Some(sum);
                 p.record.summary_key = Some(key);
                 p.record.summary_setup = summary_setup.clone();
-                p.record.timings.summarize_s = t.elapsed().as_secs_f64();
+                p.record.timings.summarize_s = t.elapsed().as_secs_f64() + drafting_share;
                 save_record(&p.record_path, &p.record)
             });
             pb.inc(1);
@@ -386,6 +415,11 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
         .count();
     report.signal = crate::interrupt::requested().filter(|_| report.interrupted > 0);
     Ok(report)
+}
+
+/// The article a record's summary is made from.
+fn article_of(r: &ArticleRecord) -> Article {
+    Article { title: r.title.clone(), date: r.date.clone(), language: r.text_language.clone(), text: r.text.clone() }
 }
 
 /// What a summary states that its article does not: the failed checks of its points, or for a

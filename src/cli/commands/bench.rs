@@ -5,7 +5,7 @@ use crate::bench;
 use crate::cli::args::{BenchCommand, GlobalArgs};
 use crate::device::select_device;
 use crate::error::exit_code;
-use crate::models::llm::{GgufLlm, SamplingParams};
+use crate::models::llm::{ChatRequest, GgufLlm, SamplingParams};
 use crate::pipeline::translate::{CallOverrides, MarianTranslator, TranslatorOptions};
 use crate::run::fs::write_atomic;
 
@@ -41,7 +41,7 @@ pub fn run(cmd: BenchCommand, g: &GlobalArgs) -> anyhow::Result<i32> {
             });
             println!("{report}");
         }
-        BenchCommand::Llm { gguf, prompt, gen, draft, draft_tokens, json } => {
+        BenchCommand::Llm { gguf, prompt, gen, draft, draft_tokens, together, json } => {
             let text = std::fs::read_to_string(&prompt).with_context(|| format!("reading {}", prompt.display()))?;
             let mut m = GgufLlm::load(&gguf, &device)?;
             let params = SamplingParams { max_new_tokens: gen, ..Default::default() };
@@ -61,6 +61,29 @@ pub fn run(cmd: BenchCommand, g: &GlobalArgs) -> anyhow::Result<i32> {
                 });
                 println!("{report}");
                 return Ok(if s.text == r.text { exit_code::OK } else { exit_code::FAILURE });
+            }
+            if let Some(n) = together {
+                let requests: Vec<ChatRequest<'_>> = (0..n)
+                    .map(|i| {
+                        let user = if i == 0 { user.clone() } else { format!("{user}\n\nAlso name {} of the people it mentions.", i + 1) };
+                        ChatRequest { system: system.into(), user, params: params.clone(), constraint: None }
+                    })
+                    .collect();
+                let t = std::time::Instant::now();
+                let replies = m.chat_batch(requests)?.into_iter().collect::<crate::error::Result<Vec<_>>>()?;
+                let seconds = t.elapsed().as_secs_f64();
+                let generated: usize = replies.iter().map(|g| g.generated_tokens).sum();
+                let decoding = replies.iter().map(|g| g.generation_seconds).fold(0.0, f64::max);
+                let identical = replies[0].text == r.text;
+                let report = serde_json::json!({
+                    "prompt_tokens": r.prompt_tokens, "prompt_tok_s": r.prompt_tokens as f64 / r.prompt_seconds.max(1e-9),
+                    "generated": r.generated_tokens, "gen_tok_s": r.generated_tokens as f64 / r.generation_seconds.max(1e-9),
+                    "together": n, "together_generated": generated, "together_gen_tok_s": generated as f64 / decoding.max(1e-9),
+                    "together_seconds": seconds, "identical": identical,
+                    "peak_rss_mb": bench::peak_rss_mb(),
+                });
+                println!("{report}");
+                return Ok(if identical { exit_code::OK } else { exit_code::FAILURE });
             }
             if json {
                 let report = serde_json::json!({

@@ -9,6 +9,7 @@
 //!
 //! Articles longer than the working context are cut into runs of sentences that fit; each run gets its
 //! share of the points (ids stay the article's), so nothing is truncated.
+use std::collections::HashMap;
 use std::time::Instant;
 
 use super::points::{parse_points, DraftPoint, LineGrammar, PointGrammar};
@@ -17,10 +18,14 @@ use super::verify::support_log_odds;
 use super::{language_name, Article, DroppedPoint, PointStatus, Summarizer, Summary, SummaryMethod, SummaryPoint, TextWriter};
 use crate::error::{Error, Result};
 use crate::generation::constraint::Constraint;
-use crate::models::llm::{Generated, GgufLlm, SamplingParams};
+use crate::models::llm::{ChatRequest, Generated, GgufLlm, SamplingParams};
 use crate::pipeline::factcheck::quantities::{quantities, supports, Kind, Quantity, Unit};
 use crate::pipeline::factcheck::{align, check_point, incomplete, not_english, Check, CheckKind, Evidence};
 use crate::pipeline::segment::body_sentences;
+
+/// Tokens and bytes an article's headline in English may take.
+const TITLE_TOKENS: usize = 48;
+const TITLE_BYTES: usize = 160;
 
 /// Words a point is asked to have at most.
 pub const POINT_WORDS: usize = 30;
@@ -43,6 +48,8 @@ pub struct LlmSummarizer {
     /// Log-odds of "yes" below which the model's support verdict fails a point; `None`: no verdict.
     pub judge_threshold: Option<f32>,
     pub point_words: usize,
+    /// Drafts written ahead for [`Summarizer::prepare`]'s articles, by prompt.
+    prepared: HashMap<(String, String, usize), Generated>,
 }
 
 /// One line of the numbered article the model reads: a sentence id and its text (a sentence too long
@@ -92,7 +99,13 @@ impl LlmSummarizer {
             title_prompt: PromptTemplate::parse(PROMPT_TITLE),
             judge_threshold: None,
             point_words: POINT_WORDS,
+            prepared: HashMap::new(),
         }
+    }
+
+    /// Drafts written by [`Summarizer::prepare`] and not yet taken by a summary.
+    pub fn prepared_drafts(&self) -> usize {
+        self.prepared.len()
     }
 
     /// Tokens a list of `points` points may take: each line's words (≈ 1.5 tokens a word in English,
@@ -156,6 +169,61 @@ impl LlmSummarizer {
         let mut grammar = PointGrammar::with_range(first, id, 1, POINT_WORDS_HARD);
         let g = self.model.chat_constrained(&system, &user, &self.params(self.budget_tokens(1)), &mut grammar)?;
         Ok((parse_points(&g.text, sentences.len()).into_iter().next(), g))
+    }
+}
+
+/// The points prompts of an article: one per run of sentences that fits the context.
+struct DraftPlan {
+    sentences: Vec<String>,
+    n_points: usize,
+    runs: Vec<DraftRun>,
+}
+
+/// One run's points prompt: the sentences `first..=last` shown, `points` asked for.
+struct DraftRun {
+    system: String,
+    user: String,
+    first: usize,
+    last: usize,
+    points: usize,
+}
+
+/// What identifies a kept draft: the prompt and the tokens it may take (which settle its grammar too).
+fn prepared_key(system: &str, user: &str, max_new: usize) -> (String, String, usize) {
+    (system.to_string(), user.to_string(), max_new)
+}
+
+impl LlmSummarizer {
+    fn draft_plan(&self, article: &Article, max_words: usize) -> Result<DraftPlan> {
+        let sentences = body_sentences(&article.text, &article.language);
+        if sentences.is_empty() {
+            return Err(Error::Input { path: article.title.clone().unwrap_or_default(), reason: "no sentences to summarize".into() });
+        }
+        // about one point per 20 words asked for
+        let n_points = (max_words / 20).clamp(2, 8);
+        let template = if article.language == "en" { &self.prompt } else { &self.direct_prompt };
+        let title = article.title.clone().unwrap_or_else(|| "(none)".into());
+        let date = article.date.clone().unwrap_or_else(|| "(unknown)".into());
+        let mw = self.point_words.to_string();
+        let fill = |lines: &str, points: usize| {
+            let p = points.to_string();
+            template.fill(&[("title", &title), ("date", &date), ("language_name", language_name(&article.language)), ("sentences", lines), ("points", &p), ("max_words", &mw)])
+        };
+        let (s0, u0) = fill("", n_points);
+        let overhead = self.model.count_tokens(&self.model.chat.render(&s0, &u0))?;
+        let runs = self.runs(&sentences, overhead, self.budget_tokens(n_points));
+        let total_lines: usize = runs.iter().map(Vec::len).sum();
+        let runs = runs
+            .iter()
+            .map(|run| {
+                // each run its share of the points, at least one
+                let k = if runs.len() == 1 { n_points } else { ((n_points * run.len()) as f64 / total_lines as f64).round().max(1.0) as usize };
+                let lines: String = run.iter().map(|l| format!("[{}] {}\n", l.id, l.text)).collect();
+                let (system, user) = fill(lines.trim_end(), k);
+                DraftRun { system, user, first: run.first().map_or(1, |l| l.id), last: run.last().map_or(1, |l| l.id), points: k }
+            })
+            .collect();
+        Ok(DraftPlan { sentences, n_points, runs })
     }
 }
 
@@ -287,43 +355,71 @@ impl Summarizer for LlmSummarizer {
             return Ok(None);
         }
         let (system, user) = self.title_prompt.fill(&[("language_name", language_name(language)), ("title", title)]);
-        let mut grammar = LineGrammar::new(160);
-        let g = self.model.chat_constrained(&system, &user, &self.params(48), &mut grammar)?;
+        let g = match self.prepared.remove(&prepared_key(&system, &user, TITLE_TOKENS)) {
+            Some(g) => g,
+            None => self.model.chat_constrained(&system, &user, &self.params(TITLE_TOKENS), &mut LineGrammar::new(TITLE_BYTES))?,
+        };
         let t = g.text.trim().trim_matches(['"', '„', '“', '”', '\'']).trim().to_string();
         let same = t.to_lowercase() == title.to_lowercase();
         Ok((!t.is_empty() && !same && not_english(&t).is_none()).then_some(t))
     }
 
+    /// The drafts of a group of articles, and their headlines in English, written together
+    /// ([`GgufLlm::chat_batch`]: one decoding step reads the weights once for all of them) and kept for
+    /// [`summarize`](Summarizer::summarize) and [`english_title`](Summarizer::english_title), which take
+    /// a kept reply for a prompt they would send, instead of generating it: the same reply, token for
+    /// token. Best effort: an article whose drafts could not be written here is drafted again
+    /// there, and its error reported with it.
+    fn prepare(&mut self, articles: &[Article], max_words: usize) {
+        self.prepared.clear();
+        // (system, user, tokens, grammar) of each draft, then of each headline in another language
+        let mut turns: Vec<(String, String, usize, Box<dyn Constraint>)> = Vec::new();
+        for plan in articles.iter().filter_map(|a| self.draft_plan(a, max_words).ok()) {
+            for r in plan.runs {
+                let grammar = Box::new(PointGrammar::with_range(r.first, r.last, r.points, POINT_WORDS_HARD));
+                turns.push((r.system, r.user, self.budget_tokens(r.points), grammar));
+            }
+        }
+        for a in articles.iter().filter(|a| a.language != "en") {
+            if let Some(title) = a.title.as_deref().filter(|t| !t.trim().is_empty()) {
+                let (system, user) = self.title_prompt.fill(&[("language_name", language_name(&a.language)), ("title", title)]);
+                turns.push((system, user, TITLE_TOKENS, Box::new(LineGrammar::new(TITLE_BYTES))));
+            }
+        }
+        let requests: Vec<ChatRequest<'_>> = turns
+            .iter_mut()
+            .map(|(system, user, max_new, g)| ChatRequest { system: system.clone(), user: user.clone(), params: self.params(*max_new), constraint: Some(g.as_mut()) })
+            .collect();
+        match self.model.chat_batch(requests) {
+            Ok(replies) => {
+                for ((system, user, max_new, _), g) in turns.iter().zip(replies) {
+                    if let Ok(g) = g {
+                        self.prepared.insert(prepared_key(system, user, *max_new), g);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "drafting a group of articles together failed; each is drafted alone"),
+        }
+    }
+
     fn summarize(&mut self, article: &Article, max_words: usize) -> Result<Summary> {
         let t0 = Instant::now();
-        let sentences = body_sentences(&article.text, &article.language);
-        if sentences.is_empty() {
-            return Err(Error::Input { path: article.title.clone().unwrap_or_default(), reason: "no sentences to summarize".into() });
-        }
-        // about one point per 20 words asked for
-        let n_points = (max_words / 20).clamp(2, 8);
-        let template = if article.language == "en" { self.prompt.clone() } else { self.direct_prompt.clone() };
-        let title = article.title.clone().unwrap_or_else(|| "(none)".into());
-        let date = article.date.clone().unwrap_or_else(|| "(unknown)".into());
-        let mw = self.point_words.to_string();
-        let fill = |lines: &str, points: usize| {
-            let p = points.to_string();
-            template.fill(&[("title", &title), ("date", &date), ("language_name", language_name(&article.language)), ("sentences", lines), ("points", &p), ("max_words", &mw)])
-        };
-        let (s0, u0) = fill("", n_points);
-        let overhead = self.model.count_tokens(&self.model.chat.render(&s0, &u0))?;
-        let runs = self.runs(&sentences, overhead, self.budget_tokens(n_points));
-        let total_lines: usize = runs.iter().map(Vec::len).sum();
+        let DraftPlan { sentences, n_points, runs } = self.draft_plan(article, max_words)?;
         let (mut prompt_tokens, mut generated_tokens) = (0, 0);
         let mut drafts: Vec<DraftPoint> = Vec::new();
+        let mut drafted_before = 0.0;
         for run in &runs {
-            // each run its share of the points, at least one
-            let k = if runs.len() == 1 { n_points } else { ((n_points * run.len()) as f64 / total_lines as f64).round().max(1.0) as usize };
-            let lines: String = run.iter().map(|l| format!("[{}] {}\n", l.id, l.text)).collect();
-            let (system, user) = fill(lines.trim_end(), k);
-            let (first, last) = (run.first().map_or(1, |l| l.id), run.last().map_or(1, |l| l.id));
-            let mut grammar = PointGrammar::with_range(first, last, k, POINT_WORDS_HARD);
-            let g = self.model.chat_constrained(&system, &user, &self.params(self.budget_tokens(k)), &mut grammar)?;
+            let max_new = self.budget_tokens(run.points);
+            let g = match self.prepared.remove(&prepared_key(&run.system, &run.user, max_new)) {
+                Some(g) => {
+                    drafted_before += g.prompt_seconds + g.generation_seconds;
+                    g
+                }
+                None => {
+                    let mut grammar = PointGrammar::with_range(run.first, run.last, run.points, POINT_WORDS_HARD);
+                    self.model.chat_constrained(&run.system, &run.user, &self.params(max_new), &mut grammar)?
+                }
+            };
             tracing::debug!(points = %g.text, "drafted points");
             prompt_tokens += g.prompt_tokens;
             generated_tokens += g.generated_tokens;
@@ -466,7 +562,7 @@ impl Summarizer for LlmSummarizer {
             chunks: runs.len(),
             prompt_tokens,
             generated_tokens,
-            seconds: t0.elapsed().as_secs_f64(),
+            seconds: t0.elapsed().as_secs_f64() + drafted_before,
             sentences,
             points,
             dropped,

@@ -127,6 +127,10 @@ pub trait Summarizer {
     /// Human-readable name, e.g. the model's name and file.
     fn describe(&self) -> String;
     fn summarize(&mut self, article: &Article, max_words: usize) -> Result<Summary>;
+    /// Work ahead on the `articles` about to be summarized one by one, where doing it for all of them
+    /// at once is cheaper (an LLM writes their drafts together). Changes no summary, only how fast
+    /// [`summarize`](Self::summarize) gives it; summarizers with nothing to gain do nothing.
+    fn prepare(&mut self, _articles: &[Article], _max_words: usize) {}
     /// The title in English, for an article summarized from another language; `None` when this
     /// summarizer cannot translate.
     fn english_title(&mut self, _title: &str, _language: &str) -> Result<Option<String>> {
