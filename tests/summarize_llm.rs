@@ -358,6 +358,9 @@ fn replies_decoded_together_equal_replies_written_alone() {
     turns.push((format!("Say something about this article:\n{}", lines(150)), sampled.clone(), 0));
     turns.push(("Too long to answer.".into(), greedy(1_000_000), 0));
     turns.push((format!("One more fact, please:\n{}", lines(200)), greedy(40), 1));
+    // sampled under a grammar (the masking path), and a turn with nothing to generate
+    turns.push((format!("The article:\n{}\nWrite its 2 most important facts, each citing its sentences.", lines(100)), SamplingParams { max_new_tokens: 50, ..sampled.clone() }, 1));
+    turns.push(("Say nothing.".into(), greedy(0), 0));
     assert!(turns.len() > BATCH_REPLIES, "two waves");
     let grammar = |kind: u8| -> Option<Box<dyn Constraint>> {
         match kind {
@@ -368,6 +371,7 @@ fn replies_decoded_together_equal_replies_written_alone() {
     };
     for model in [smol(), qwen()] {
         let mut llm = GgufLlm::load(std::path::Path::new(&model), &Device::Cpu).unwrap();
+        assert!(llm.decodes_together(), "{model}: every layer on the block kernels, so turns are decoded together");
         let alone: Vec<Option<(String, usize, bool)>> = turns
             .iter()
             .map(|(user, params, kind)| {
@@ -386,7 +390,8 @@ fn replies_decoded_together_equal_replies_written_alone() {
             .collect();
         let together: Vec<Option<(String, usize, bool)>> = llm.chat_batch(requests).unwrap().into_iter().map(|g| g.ok().map(|g| (g.text, g.generated_tokens, g.stopped))).collect();
         assert!(alone[8].is_none() && together[8].is_none(), "{model}: the turn over the context is refused");
-        assert!(alone.iter().filter(|a| a.as_ref().is_some_and(|a| a.1 > 5)).count() >= 8, "{model}: the turns wrote something: {alone:?}");
+        assert!(alone.iter().filter(|a| a.as_ref().is_some_and(|a| a.1 > 5)).count() >= 9, "{model}: the turns wrote something: {alone:?}");
+        assert_eq!(alone[11], Some((String::new(), 0, false)), "{model}: nothing to generate");
         for (i, (a, t)) in alone.iter().zip(&together).enumerate() {
             assert_eq!(a, t, "{model}: turn {i} decoded together differs from the turn alone");
         }
@@ -432,7 +437,8 @@ fn summaries_from_drafts_written_together_equal_summaries_written_alone() {
     assert!(want.iter().filter(|w| w.0.is_ok()).count() >= 3, "{want:?}");
     assert!(want.iter().any(|w| matches!(w.1, Ok(Some(_)))), "a headline put into English: {want:?}");
     let mut together = load();
-    together.prepare(&articles, 120);
+    let headlines: Vec<(String, String)> = articles.iter().filter_map(|a| a.title.clone().map(|t| (t, a.language.clone()))).collect();
+    together.prepare(&articles, 120, &headlines);
     assert!(together.prepared_drafts() > articles.len(), "a draft per article and the German headline written ahead");
     for (a, w) in articles.iter().zip(&want) {
         assert_eq!(&both(&mut together, a), w, "{:?}", a.title);

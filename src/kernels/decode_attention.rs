@@ -64,6 +64,14 @@ impl HeadKvCache {
         Self { k: copy(&self.k), v: copy(&self.v) }
     }
 
+    /// Room for `positions` more positions in every head, so that growing to them moves nothing (a
+    /// reply's cache copied out of a prompt's would otherwise double on its first token).
+    pub fn reserve(&mut self, positions: usize, hd: usize) {
+        for h in self.k.iter_mut().chain(self.v.iter_mut()) {
+            h.reserve_exact(positions * hd);
+        }
+    }
+
     /// Cached positions.
     pub fn len(&self, hd: usize) -> usize {
         self.k.first().map_or(0, |h| h.len() / hd)

@@ -1474,6 +1474,11 @@ pub enum GgufLinear {
 }
 
 impl GgufLinear {
+    /// Runs vertolk's block kernels (not candle's).
+    pub fn is_blocks(&self) -> bool {
+        matches!(self, Self::Blocks(_))
+    }
+
     pub fn new(t: QTensor, device: &Device) -> Result<Self> {
         if device.is_cpu() {
             if let Some(m) = BlockMatrix::from_qtensor(&t)? {

@@ -324,6 +324,13 @@ impl ModelWeights {
         kv.iter().map(|l| l.prefix(positions, self.cfg.head_dim)).collect()
     }
 
+    /// Room for `positions` more positions in each layer of a cache taken out.
+    pub fn reserve_kv_cache(&self, kv: &mut [HeadKvCache], positions: usize) {
+        for l in kv {
+            l.reserve(positions, self.cfg.head_dim);
+        }
+    }
+
     /// Positions in the KV cache.
     pub fn cached_positions(&self) -> usize {
         self.layers.first().map_or(0, |l| l.kv.len(self.cfg.head_dim))
@@ -363,6 +370,18 @@ impl ModelWeights {
         let rows = if all { x.squeeze(0)? } else { x.narrow(1, seq - 1, 1)?.squeeze(1)? };
         let rows = candle_nn::ops::rms_norm(&rows, &self.output_norm, cfg.rms_norm_eps as f32)?;
         self.output.forward(&rows)
+    }
+
+    /// Whether every linear layer, the output included, runs vertolk's block kernels, whose rows never
+    /// depend on the rows beside them. A layer left to candle (F16/F32 weights, kinds without a kernel)
+    /// may take another path for one row than for several (its GEMM's matrix-vector case), so
+    /// [`forward_sequences`](Self::forward_sequences) would not give each row a one-row step's bits.
+    pub fn rows_are_independent(&self) -> bool {
+        let parallel = |p: &Parallel| match p {
+            Parallel::Fused { layer, .. } => layer.is_blocks(),
+            Parallel::Apart(parts) => parts.iter().all(GgufLinear::is_blocks),
+        };
+        self.output.is_blocks() && self.layers.iter().all(|l| parallel(&l.qkv) && parallel(&l.gate_up) && l.attn_output.is_blocks() && l.down.is_blocks())
     }
 
     /// One decoding step of several sequences together: `tokens[i]` at position `positions[i]` of the

@@ -49,7 +49,13 @@ impl Weights {
     }
 
     fn decodes_together(&self) -> bool {
-        matches!(self, Weights::LlamaFamily(_))
+        matches!(self, Weights::LlamaFamily(m) if m.rows_are_independent())
+    }
+
+    fn reserve(&self, kv: &mut [HeadKvCache], positions: usize) {
+        if let Weights::LlamaFamily(m) = self {
+            m.reserve_kv_cache(kv, positions);
+        }
     }
 
     /// Keep the first `positions` cached positions (only decoders whose cache can be taken out are
@@ -154,6 +160,8 @@ pub struct Generated {
     pub prompt_tokens: usize,
     pub generated_tokens: usize,
     pub prompt_seconds: f64,
+    /// Seconds of decoding; a reply decoded with others ([`GgufLlm::chat_batch`]) is charged an equal
+    /// share of each step it was in.
     pub generation_seconds: f64,
     /// False when generation stopped at `max_new_tokens` rather than at a stop token.
     pub stopped: bool,
@@ -430,14 +438,22 @@ impl GgufLlm {
         self.generate_constrained(&prompt, params, Some(constraint))
     }
 
+    /// Whether [`chat_batch`](Self::chat_batch) decodes its turns together here (vertolk's decoder with
+    /// every layer on its block kernels), rather than one after another.
+    pub fn decodes_together(&self) -> bool {
+        self.weights.decodes_together()
+    }
+
     /// Several chat turns, each reply the one [`chat_constrained`](Self::chat_constrained) (or
     /// [`chat`](Self::chat)) gives it alone, token for token, in the order asked. Their prompts are read
     /// one after another as usual (continuing from cached prefixes); then the replies are decoded
     /// together, one row per unfinished reply in each step, so that a step reads the weights once for
     /// all of them ([`BATCH_REPLIES`] at a time). Every row runs the one-row kernels
     /// (`with_decoding_kernels`) and attends to its own cache, which is what keeps each reply its own.
-    /// Decoders whose caches cannot be taken out (candle's, on GPUs) answer them one after another.
-    /// A turn that does not fit the context gets its error; an interruption ends them all.
+    /// Decoders whose caches cannot be taken out (candle's, on GPUs), or with layers left to candle
+    /// ([`decodes_together`](Self::decodes_together)), answer them one after another. A turn that fails
+    /// (one that does not fit the context) gets its error and the others go on; an interruption ends
+    /// them all.
     pub fn chat_batch(&mut self, requests: Vec<ChatRequest<'_>>) -> Result<Vec<Result<Generated>>> {
         let mut results = Vec::with_capacity(requests.len());
         let mut requests = requests.into_iter().peekable();
@@ -453,34 +469,44 @@ impl GgufLlm {
             self.token_bytes = Some(self.build_token_bytes());
         }
         if !self.weights.decodes_together() {
-            return Ok(wave.into_iter().map(|r| match r.constraint {
-                Some(c) => self.chat_constrained(&r.system, &r.user, &r.params, c),
-                None => self.chat(&r.system, &r.user, &r.params),
-            }).collect());
+            let mut out = Vec::with_capacity(wave.len());
+            for r in wave {
+                crate::interrupt::check()?;
+                out.push(match r.constraint {
+                    Some(c) => self.chat_constrained(&r.system, &r.user, &r.params, c),
+                    None => self.chat(&r.system, &r.user, &r.params),
+                });
+            }
+            return Ok(out);
         }
         rayon::scope(|_| -> Result<Vec<Result<Generated>>> {
             // the prompts, one after another; each reply's cache is a copy, the live cache stays for the next prompt
             let mut slots: Vec<std::result::Result<Decoding<'_>, Error>> = Vec::with_capacity(wave.len());
             for r in wave {
+                crate::interrupt::check()?;
                 slots.push(self.start_decoding(r));
             }
-            let t0 = Instant::now();
             loop {
                 crate::interrupt::check()?;
+                let step = Instant::now();
                 let mut tokens = Vec::new();
                 let mut rows = Vec::new();
-                for (i, d) in slots.iter_mut().enumerate() {
-                    let Ok(d) = d else { continue };
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    let Ok(d) = slot else { continue };
                     if d.done {
                         continue;
                     }
                     if d.out.len() >= d.params.max_new_tokens {
                         d.done = true;
                     } else {
-                        match self.choose_next(&d.logits, &d.out, &d.params, d.constraint.as_deref(), &mut d.lp, d.greedy)? {
-                            None => d.done = true,
-                            Some(next) if self.stop_ids.contains(&next) => (d.stopped, d.done) = (true, true),
-                            Some(next) => {
+                        match self.choose_next(&d.logits, &d.out, &d.params, d.constraint.as_deref(), &mut d.lp, d.greedy) {
+                            Err(e) => {
+                                *slot = Err(e);
+                                continue;
+                            }
+                            Ok(None) => d.done = true,
+                            Ok(Some(next)) if self.stop_ids.contains(&next) => (d.stopped, d.done) = (true, true),
+                            Ok(Some(next)) => {
                                 if self.advance(next, &mut d.out, d.constraint.as_deref_mut()) {
                                     (d.stopped, d.done) = (true, true);
                                 } else {
@@ -491,7 +517,6 @@ impl GgufLlm {
                         }
                     }
                     if d.done {
-                        d.generation_seconds = t0.elapsed().as_secs_f64();
                         d.kv = Vec::new();
                     }
                 }
@@ -506,12 +531,24 @@ impl GgufLlm {
                         positions.push(d.pos);
                     }
                 }
-                let logits = self.weights.forward_sequences(&tokens, &positions, &mut caches).ok_or_else(|| Error::Internal("batched decoding on a decoder without it".into()))??;
+                let logits = match self.weights.forward_sequences(&tokens, &positions, &mut caches) {
+                    Some(Ok(l)) => Ok(l),
+                    Some(Err(e)) => Err(Error::from(e)),
+                    None => Err(Error::Internal("batched decoding on a decoder without it".into())),
+                };
+                // each row is charged an equal share of its step
+                let share = step.elapsed().as_secs_f64() / rows.len() as f64;
                 for ((j, &i), kv) in rows.iter().enumerate().zip(caches) {
-                    if let Ok(d) = &mut slots[i] {
-                        d.logits = logits.get(j)?;
-                        d.kv = kv;
-                        d.pos += 1;
+                    let row = logits.as_ref().map_err(Clone::clone).and_then(|l| Ok(l.get(j)?));
+                    match (&mut slots[i], row) {
+                        (Ok(d), Ok(row)) => {
+                            d.logits = row;
+                            d.kv = kv;
+                            d.pos += 1;
+                            d.generation_seconds += share;
+                        }
+                        (slot, Err(e)) => *slot = Err(e),
+                        (Err(_), Ok(_)) => {} // rows are only those of replies still going
                     }
                 }
             }
@@ -522,7 +559,10 @@ impl GgufLlm {
                         Ok(d) => d,
                         Err(e) => return Ok(Err(e)),
                     };
-                    let text = self.tokenizer.decode(&d.out, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+                    let text = match self.tokenizer.decode(&d.out, true) {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(Error::Tokenizer(e.to_string()))),
+                    };
                     tracing::info!(prompt_tokens = d.prompt_tokens, generated = d.out.len(), seconds = format!("{:.1}", d.generation_seconds), "llm generate, batched");
                     Ok(Ok(Generated { text: text.trim().to_string(), prompt_tokens: d.prompt_tokens, generated_tokens: d.out.len(), prompt_seconds: d.prompt_seconds, generation_seconds: d.generation_seconds, stopped: d.stopped }))
                 })
@@ -542,8 +582,9 @@ impl GgufLlm {
         let t0 = Instant::now();
         let logits = self.process_prompt(&ids)?.squeeze(0)?;
         let kv = self.weights.take_cache().ok_or_else(|| Error::Internal("no cache to decode from".into()))?;
-        let copy = self.weights.cache_prefix(&kv, ids.len());
+        let mut copy = self.weights.cache_prefix(&kv, ids.len());
         self.weights.restore_cache(kv);
+        self.weights.reserve(&mut copy, r.params.max_new_tokens);
         let (lp, greedy) = sampler(&r.params);
         Ok(Decoding {
             prompt_tokens: ids.len(),

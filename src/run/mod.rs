@@ -353,9 +353,16 @@ pub fn run_articles(sources: &[Source], opts: &BriefOptions, translation: &Trans
             drafting_share = 0.0;
             if group.len() > 1 && !drafts_apart() {
                 let arts: Vec<Article> = group.iter().map(|&j| article_of(&pending[j].record)).collect();
+                // the headlines the loop below will ask for (not yet put into English)
+                let headlines: Vec<(String, String)> = group
+                    .iter()
+                    .map(|&j| &pending[j].record)
+                    .filter(|r| r.text_language != "en" && r.original_title.is_none())
+                    .filter_map(|r| r.title.clone().map(|t| (t, r.text_language.clone())))
+                    .collect();
                 let s = summarizer.get()?;
                 let t = Instant::now();
-                s.prepare(&arts, opts.max_words);
+                s.prepare(&arts, opts.max_words, &headlines);
                 drafting_share = t.elapsed().as_secs_f64() / group.len() as f64;
             }
         }

@@ -54,7 +54,7 @@ pub fn run(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Cata
             // the next group's drafts, written together (changes no summary, see `Summarizer::prepare`)
             let group: Vec<Article> = articles[i..].iter().take(BATCH_REPLIES).filter_map(|a| a.as_ref().ok()).map(|(_, a)| a.clone()).collect();
             if group.len() > 1 {
-                summarizer.prepare(&group, options.max_words);
+                summarizer.prepare(&group, options.max_words, &[]);
             }
         }
         let result = match (p, &articles[i]) {

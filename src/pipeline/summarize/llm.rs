@@ -49,7 +49,7 @@ pub struct LlmSummarizer {
     pub judge_threshold: Option<f32>,
     pub point_words: usize,
     /// Drafts written ahead for [`Summarizer::prepare`]'s articles, by prompt.
-    prepared: HashMap<(String, String, usize), Generated>,
+    prepared: HashMap<PreparedKey, Generated>,
 }
 
 /// One line of the numbered article the model reads: a sentence id and its text (a sentence too long
@@ -188,10 +188,26 @@ struct DraftRun {
     points: usize,
 }
 
-/// What identifies a kept draft: the prompt and the tokens it may take (which settle its grammar too).
-fn prepared_key(system: &str, user: &str, max_new: usize) -> (String, String, usize) {
-    (system.to_string(), user.to_string(), max_new)
+/// What identifies a reply written ahead: its prompt, the tokens it may take and its grammar (a
+/// `--prompt` file need not show the sentence range or the number of points that the grammar holds).
+fn prepared_key(system: &str, user: &str, max_new: usize, grammar: &str) -> PreparedKey {
+    (system.to_string(), user.to_string(), max_new, grammar.to_string())
 }
+
+type PreparedKey = (String, String, usize, String);
+
+impl DraftRun {
+    fn grammar(&self) -> PointGrammar {
+        PointGrammar::with_range(self.first, self.last, self.points, POINT_WORDS_HARD)
+    }
+
+    fn grammar_key(&self) -> String {
+        format!("points [{}]..[{}], {} of at most {POINT_WORDS_HARD} words", self.first, self.last, self.points)
+    }
+}
+
+/// The headline grammar's key (see [`prepared_key`]).
+const TITLE_GRAMMAR: &str = "one line";
 
 impl LlmSummarizer {
     fn draft_plan(&self, article: &Article, max_words: usize) -> Result<DraftPlan> {
@@ -355,7 +371,7 @@ impl Summarizer for LlmSummarizer {
             return Ok(None);
         }
         let (system, user) = self.title_prompt.fill(&[("language_name", language_name(language)), ("title", title)]);
-        let g = match self.prepared.remove(&prepared_key(&system, &user, TITLE_TOKENS)) {
+        let g = match self.prepared.remove(&prepared_key(&system, &user, TITLE_TOKENS, TITLE_GRAMMAR)) {
             Some(g) => g,
             None => self.model.chat_constrained(&system, &user, &self.params(TITLE_TOKENS), &mut LineGrammar::new(TITLE_BYTES))?,
         };
@@ -370,31 +386,29 @@ impl Summarizer for LlmSummarizer {
     /// a kept reply for a prompt they would send, instead of generating it: the same reply, token for
     /// token. Best effort: an article whose drafts could not be written here is drafted again
     /// there, and its error reported with it.
-    fn prepare(&mut self, articles: &[Article], max_words: usize) {
+    fn prepare(&mut self, articles: &[Article], max_words: usize, headlines: &[(String, String)]) {
         self.prepared.clear();
-        // (system, user, tokens, grammar) of each draft, then of each headline in another language
-        let mut turns: Vec<(String, String, usize, Box<dyn Constraint>)> = Vec::new();
+        // (system, user, tokens, grammar and its key) of each draft, then of each headline asked for
+        let mut turns: Vec<(String, String, usize, Box<dyn Constraint>, String)> = Vec::new();
         for plan in articles.iter().filter_map(|a| self.draft_plan(a, max_words).ok()) {
             for r in plan.runs {
-                let grammar = Box::new(PointGrammar::with_range(r.first, r.last, r.points, POINT_WORDS_HARD));
-                turns.push((r.system, r.user, self.budget_tokens(r.points), grammar));
+                let (grammar, key) = (Box::new(r.grammar()), r.grammar_key());
+                turns.push((r.system, r.user, self.budget_tokens(r.points), grammar, key));
             }
         }
-        for a in articles.iter().filter(|a| a.language != "en") {
-            if let Some(title) = a.title.as_deref().filter(|t| !t.trim().is_empty()) {
-                let (system, user) = self.title_prompt.fill(&[("language_name", language_name(&a.language)), ("title", title)]);
-                turns.push((system, user, TITLE_TOKENS, Box::new(LineGrammar::new(TITLE_BYTES))));
-            }
+        for (title, language) in headlines.iter().filter(|(t, l)| l != "en" && !t.trim().is_empty()) {
+            let (system, user) = self.title_prompt.fill(&[("language_name", language_name(language)), ("title", title)]);
+            turns.push((system, user, TITLE_TOKENS, Box::new(LineGrammar::new(TITLE_BYTES)), TITLE_GRAMMAR.into()));
         }
         let requests: Vec<ChatRequest<'_>> = turns
             .iter_mut()
-            .map(|(system, user, max_new, g)| ChatRequest { system: system.clone(), user: user.clone(), params: self.params(*max_new), constraint: Some(g.as_mut()) })
+            .map(|(system, user, max_new, g, _)| ChatRequest { system: system.clone(), user: user.clone(), params: self.params(*max_new), constraint: Some(g.as_mut()) })
             .collect();
         match self.model.chat_batch(requests) {
             Ok(replies) => {
-                for ((system, user, max_new, _), g) in turns.iter().zip(replies) {
+                for ((system, user, max_new, _, key), g) in turns.iter().zip(replies) {
                     if let Ok(g) = g {
-                        self.prepared.insert(prepared_key(system, user, *max_new), g);
+                        self.prepared.insert(prepared_key(system, user, *max_new, key), g);
                     }
                 }
             }
@@ -410,15 +424,13 @@ impl Summarizer for LlmSummarizer {
         let mut drafted_before = 0.0;
         for run in &runs {
             let max_new = self.budget_tokens(run.points);
-            let g = match self.prepared.remove(&prepared_key(&run.system, &run.user, max_new)) {
+            let g = match self.prepared.remove(&prepared_key(&run.system, &run.user, max_new, &run.grammar_key())) {
                 Some(g) => {
+                    // its prompt, and its share of the steps it was decoded in
                     drafted_before += g.prompt_seconds + g.generation_seconds;
                     g
                 }
-                None => {
-                    let mut grammar = PointGrammar::with_range(run.first, run.last, run.points, POINT_WORDS_HARD);
-                    self.model.chat_constrained(&run.system, &run.user, &self.params(max_new), &mut grammar)?
-                }
+                None => self.model.chat_constrained(&run.system, &run.user, &self.params(max_new), &mut run.grammar())?,
             };
             tracing::debug!(points = %g.text, "drafted points");
             prompt_tokens += g.prompt_tokens;

@@ -38,6 +38,8 @@ pub struct Summary {
     pub chunks: usize,
     pub prompt_tokens: usize,
     pub generated_tokens: usize,
+    /// Seconds it took; drafts written ahead with other articles' ([`Summarizer::prepare`]) count
+    /// their prompt and their share of each decoding step.
     pub seconds: f64,
     /// The article's numbered sentences (from 1) that the points cite.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -127,10 +129,12 @@ pub trait Summarizer {
     /// Human-readable name, e.g. the model's name and file.
     fn describe(&self) -> String;
     fn summarize(&mut self, article: &Article, max_words: usize) -> Result<Summary>;
-    /// Work ahead on the `articles` about to be summarized one by one, where doing it for all of them
-    /// at once is cheaper (an LLM writes their drafts together). Changes no summary, only how fast
-    /// [`summarize`](Self::summarize) gives it; summarizers with nothing to gain do nothing.
-    fn prepare(&mut self, _articles: &[Article], _max_words: usize) {}
+    /// Work ahead on the `articles` about to be summarized one by one, and on the `headlines` (title,
+    /// language) about to be put into English, where doing it for all of them at once is cheaper (an
+    /// LLM writes their drafts together). Changes no summary or headline, only how fast
+    /// [`summarize`](Self::summarize) and [`english_title`](Self::english_title) give them;
+    /// summarizers with nothing to gain do nothing.
+    fn prepare(&mut self, _articles: &[Article], _max_words: usize, _headlines: &[(String, String)]) {}
     /// The title in English, for an article summarized from another language; `None` when this
     /// summarizer cannot translate.
     fn english_title(&mut self, _title: &str, _language: &str) -> Result<Option<String>> {
