@@ -573,12 +573,7 @@ impl GgufLlm {
     /// A reply's prompt read and its cache copied out, ready to decode ([`decode_together`](Self::decode_together)).
     fn start_decoding<'c>(&mut self, r: ChatRequest<'c>) -> Result<Decoding<'c>> {
         let ids = self.encode(&self.chat.render(&r.system, &r.user))?;
-        if ids.len() + r.params.max_new_tokens > self.context_length {
-            return Err(Error::Input {
-                path: "prompt".into(),
-                reason: format!("{} prompt tokens + {} to generate exceed the model's context of {}", ids.len(), r.params.max_new_tokens, self.context_length),
-            });
-        }
+        self.check_fits(&ids, &r.params)?;
         let t0 = Instant::now();
         let logits = self.process_prompt(&ids)?.squeeze(0)?;
         let kv = self.weights.take_cache().ok_or_else(|| Error::Internal("no cache to decode from".into()))?;
@@ -882,6 +877,17 @@ impl GgufLlm {
         rest.iter().find(|&&id| allowed(id)).map(|&id| id as u32)
     }
 
+    /// A prompt of `ids` and the tokens `params` let it generate must fit the model's context.
+    fn check_fits(&self, ids: &[u32], params: &SamplingParams) -> Result<()> {
+        if ids.len() + params.max_new_tokens > self.context_length {
+            return Err(Error::Input {
+                path: "prompt".into(),
+                reason: format!("{} prompt tokens + {} to generate exceed the model's context of {}", ids.len(), params.max_new_tokens, self.context_length),
+            });
+        }
+        Ok(())
+    }
+
     /// The next token from one position's logits `row` (`(vocab,)`), `out` generated so far: greedy or
     /// sampled, with the repeat penalty, among the tokens `constraint` allows; `None` when it allows
     /// none. Plain and batched generation both choose here, so that they choose alike.
@@ -926,12 +932,7 @@ impl GgufLlm {
     /// other worker, rather than this thread handing all of it over and sleeping until it is done (a
     /// wake-up less per layer; SmolLM2 decoding 68.8 → 72–75 tok/s).
     fn generate_ids_in_pool(&mut self, ids: &[u32], params: &SamplingParams, mut constraint: Option<&mut dyn Constraint>) -> Result<(Vec<u32>, bool, f64, f64)> {
-        if ids.len() + params.max_new_tokens > self.context_length {
-            return Err(Error::Input {
-                path: "prompt".into(),
-                reason: format!("{} prompt tokens + {} to generate exceed the model's context of {}", ids.len(), params.max_new_tokens, self.context_length),
-            });
-        }
+        self.check_fits(ids, params)?;
         let (mut lp, greedy) = sampler(params);
         let t0 = Instant::now();
         let mut logits = self.process_prompt(ids)?;

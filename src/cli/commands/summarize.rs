@@ -7,7 +7,7 @@ use crate::error::batch_exit_code;
 use crate::hub::{Catalog, ModelStore};
 use crate::pipeline::factcheck::unsupported_items;
 use crate::pipeline::input::DEFAULT_MAX_BYTES;
-use crate::pipeline::prepare::Preparer;
+use crate::pipeline::prepare::{PreparedArticle, Preparer};
 use crate::models::llm::BATCH_REPLIES;
 use crate::pipeline::summarize::Article;
 use crate::pipeline::translate::ArticleText;
@@ -26,12 +26,12 @@ pub fn run(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Cata
     let ready: Vec<_> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
     let mut texts = translation.translate_articles(&ready, options.direct).into_iter();
     // each input's article (or why there is none), in input order
-    let articles: Vec<crate::Result<(ArticleText, Article)>> = prepared
+    let articles: Vec<crate::Result<(&PreparedArticle, ArticleText, Article)>> = prepared
         .iter()
         .map(|p| match p {
             Ok(p) => texts.next().unwrap_or_else(|| Err(crate::Error::Internal("article lost".into()))).map(|text| {
                 let article = Article { title: text.title.clone(), date: p.document.meta.date.clone(), language: text.language.clone(), text: text.text.clone() };
-                (text, article)
+                (p, text, article)
             }),
             Err(e) => Err(e.clone()),
         })
@@ -46,21 +46,20 @@ pub fn run(a: &SummarizeArgs, g: &GlobalArgs, store: &ModelStore, catalog: &Cata
     // `--format json` on stdout is one JSON document: the summary object for one input, an array for several
     let collect_json = a.out.is_none() && a.format == OutputFormat::Json;
     let mut json: Vec<serde_json::Value> = Vec::new();
-    for (i, (src, p)) in sources.iter().zip(&prepared).enumerate() {
+    for (i, (src, item)) in sources.iter().zip(&articles).enumerate() {
         if crate::interrupt::requested().is_some() {
             break;
         }
         if i % BATCH_REPLIES == 0 {
             // the next group's drafts, written together (changes no summary, see `Summarizer::prepare`)
-            let group: Vec<Article> = articles[i..].iter().take(BATCH_REPLIES).filter_map(|a| a.as_ref().ok()).map(|(_, a)| a.clone()).collect();
+            let group: Vec<Article> = articles[i..].iter().take(BATCH_REPLIES).filter_map(|a| a.as_ref().ok()).map(|(_, _, a)| a.clone()).collect();
             if group.len() > 1 {
                 summarizer.prepare(&group, options.max_words, &[]);
             }
         }
-        let result = match (p, &articles[i]) {
-            (Ok(p), Ok((text, article))) => summarizer.summarize(article, options.max_words).map(|s| (p, text.clone(), s)),
-            (_, Err(e)) => Err(e.clone()),
-            (Err(e), _) => Err(e.clone()),
+        let result = match item {
+            Ok((p, text, article)) => summarizer.summarize(article, options.max_words).map(|s| (*p, text.clone(), s)),
+            Err(e) => Err(e.clone()),
         };
         match result {
             Ok((p, text, s)) => {

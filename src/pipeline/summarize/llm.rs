@@ -210,6 +210,11 @@ impl DraftRun {
 const TITLE_GRAMMAR: &str = "one line";
 
 impl LlmSummarizer {
+    /// The headline prompt (system, user) for `title` in `language`.
+    fn title_turn(&self, title: &str, language: &str) -> (String, String) {
+        self.title_prompt.fill(&[("language_name", language_name(language)), ("title", title)])
+    }
+
     fn draft_plan(&self, article: &Article, max_words: usize) -> Result<DraftPlan> {
         let sentences = body_sentences(&article.text, &article.language);
         if sentences.is_empty() {
@@ -370,7 +375,7 @@ impl Summarizer for LlmSummarizer {
         if language == "en" || title.trim().is_empty() {
             return Ok(None);
         }
-        let (system, user) = self.title_prompt.fill(&[("language_name", language_name(language)), ("title", title)]);
+        let (system, user) = self.title_turn(title, language);
         let g = match self.prepared.remove(&prepared_key(&system, &user, TITLE_TOKENS, TITLE_GRAMMAR)) {
             Some(g) => g,
             None => self.model.chat_constrained(&system, &user, &self.params(TITLE_TOKENS), &mut LineGrammar::new(TITLE_BYTES))?,
@@ -397,7 +402,7 @@ impl Summarizer for LlmSummarizer {
             }
         }
         for (title, language) in headlines.iter().filter(|(t, l)| l != "en" && !t.trim().is_empty()) {
-            let (system, user) = self.title_prompt.fill(&[("language_name", language_name(language)), ("title", title)]);
+            let (system, user) = self.title_turn(title, language);
             turns.push((system, user, TITLE_TOKENS, Box::new(LineGrammar::new(TITLE_BYTES)), TITLE_GRAMMAR.into()));
         }
         let requests: Vec<ChatRequest<'_>> = turns
