@@ -13,7 +13,9 @@
 //! has them); `VERTOLK_NO_AVX512=1` and `VERTOLK_NO_VNNI=1` turn them off. Every level gives the same bits. There, too, linear layers of
 //! every kind but Q5_K are interleaved by 8 rows at load ([`interleaved`]): their kernels compute 8
 //! output columns per register (Q4_K 1.9–2.0× the row kernels' rate on prompt rows and 1.15–1.3× on
-//! one row, Q8_0 3.3× and 2.0×); `VERTOLK_NO_INTERLEAVE=1` keeps the rows as the file has them.
+//! one row, Q8_0 3.3× and 2.0×); `VERTOLK_NO_INTERLEAVE=1` keeps the rows as the file has them. On
+//! CPUs with AMX-INT8, interleaved Q4_K and Q6_K products of 12 or 24 rows and more run on its tiles
+//! with the same bits ([`interleaved::amx`]: 1.9–3.0× on 512 rows); `VERTOLK_NO_AMX=1` turns them off.
 //!
 //! Work: one weight row against up to [`MR`] activation rows per pass (a prompt chunk unpacks each
 //! weight block once per 4 rows, or 8 on the AVX-512 K-quant kernels: 1.07–1.24× their rate with 4,
@@ -480,7 +482,7 @@ impl BlockMatrix {
         fn pass<'a, K: RowDot + 'a, const R: usize>(simd: Simd, w: &[u8], a: impl Fn(usize) -> &'a [K::Act], sums: &mut [f32]) {
             sums[..R].copy_from_slice(&K::dot::<R>(simd, w, std::array::from_fn(a)));
         }
-        for_each_pass(m, mr, j0..j1, tile, |r, rows, j| {
+        for_each_pass(0..m, mr, j0..j1, tile, |r, rows, j| {
             let a = |i: usize| &acts[(r + i) * nb..(r + i + 1) * nb];
             let w = self.row(j);
             let mut sums = [0f32; MR];
@@ -506,9 +508,9 @@ impl BlockMatrix {
 /// weight units (rows, or interleaved groups) `units` in tiles of `tile` (kept in L1), each tile met by
 /// passes of up to `mr` activation rows: `pass(first row, rows, unit)`.
 #[inline(always)]
-fn for_each_pass(m: usize, mr: usize, units: std::ops::Range<usize>, tile: usize, mut pass: impl FnMut(usize, usize, usize)) {
-    for rb in (0..m).step_by(MB) {
-        let rb_end = (rb + MB).min(m);
+fn for_each_pass(rows: std::ops::Range<usize>, mr: usize, units: std::ops::Range<usize>, tile: usize, mut pass: impl FnMut(usize, usize, usize)) {
+    for rb in rows.clone().step_by(MB) {
+        let rb_end = (rb + MB).min(rows.end);
         for t0 in units.clone().step_by(tile) {
             let t1 = (t0 + tile).min(units.end);
             let mut r = rb;
@@ -544,8 +546,15 @@ impl BlockMatrix {
             false
         };
         let kind = x.kind();
+        // AMX tiles take pairs of groups (16 weight rows) of Q4_K and Q6_K products of enough rows,
+        // the kernels below the rest, with the same bits ([`interleaved::amx`]): on any level, as the
+        // interleaved kernels give the same bits on all (decoding's batched steps included)
+        #[cfg(target_arch = "x86_64")]
+        let (tile_rows, tile_groups) = if fast { A::tiles(x, acts, m, nb, g0..g1, out) } else { (0, 0) };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (tile_rows, tile_groups) = (0, 0);
         let mut sums = [[0f32; interleaved::GROUP]; MR];
-        for_each_pass(m, MR, g0..g1, tile, |r, rows, g| {
+        let mut pass = |r: usize, rows: usize, g: usize| {
             let a = |i: usize| &acts[(r + i) * nb..(r + i + 1) * nb];
             let w = x.group(g);
             if fast {
@@ -579,7 +588,9 @@ impl BlockMatrix {
                 // SAFETY: as for `panels_range`: row r + i < m, columns col0 + 8g.. < ld, ours alone
                 unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), out.dst.0.add((r + i) * out.ld + out.col0 + g * interleaved::GROUP), interleaved::GROUP) };
             }
-        });
+        };
+        for_each_pass(tile_rows..m, MR, g0..g1, tile, &mut pass);
+        for_each_pass(0..tile_rows, MR, g0 + tile_groups..g1, tile, &mut pass);
     }
 }
 
@@ -591,6 +602,15 @@ trait GroupDot: Sized {
     /// The CPU must have AVX-512 F and BW, AVX2, FMA and F16C.
     #[cfg(target_arch = "x86_64")]
     unsafe fn fast<const R: usize>(kind: BlockKind, w: &[u8], a: [&[Self]; R]) -> [[f32; interleaved::GROUP]; R];
+    /// Outputs of activation rows `0..rows` and groups `groups.start..groups.start + n` computed on AMX
+    /// tiles, where this kind has a tile kernel and the CPU runs it: `(rows, n)`, `(0, 0)` if none.
+    ///
+    /// # Safety
+    /// As [`BlockMatrix::panels_range`], and the CPU must have AVX-512 F and BW.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn tiles(_x: &interleaved::Interleaved, _acts: &[Self], _m: usize, _nb: usize, _groups: std::ops::Range<usize>, _out: Out) -> (usize, usize) {
+        (0, 0)
+    }
 }
 
 impl GroupDot for ActBlockK {
@@ -600,6 +620,16 @@ impl GroupDot for ActBlockK {
     #[cfg(target_arch = "x86_64")]
     unsafe fn fast<const R: usize>(kind: BlockKind, w: &[u8], a: [&[Self]; R]) -> [[f32; interleaved::GROUP]; R] {
         if kind == BlockKind::Q6_K { interleaved::avx512::dot_q6k::<R>(w, a) } else { interleaved::avx512::dot_q4k::<R>(w, a) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn tiles(x: &interleaved::Interleaved, acts: &[Self], m: usize, nb: usize, groups: std::ops::Range<usize>, out: Out) -> (usize, usize) {
+        use interleaved::amx;
+        let n = groups.len() / 2 * 2;
+        if n == 0 || !amx::has_kernel(x.kind()) || m < amx::min_rows(x.kind()) || !amx::in_use() {
+            return (0, 0);
+        }
+        amx::tiles(x, acts, nb, 0..m, groups.start..groups.start + n, out.dst.0, out.col0, out.ld);
+        (m, n)
     }
 }
 
@@ -829,33 +859,58 @@ fn quantize_rows(x: &[f32], m: usize, k: usize) -> Vec<ActBlock> {
 
 /// GGML's `quantize_row_q8_K_ref`: per 256 values the value `max` of largest magnitude,
 /// `q = nearest_int(−127·x/max)` (ties to even, capped at 127), `d = max/−127` in f32, sums of each 16 `q`.
+///
+/// Blocks are quantized on the rayon pool and, on CPUs with AVX-512, in 512-bit registers (the same
+/// bits; non-finite blocks take the scalar path): once the Q4_K products ran on AMX tiles,
+/// `matmul_parts`, where the scalar loop on the calling thread was inlined, was 7 % of a 1.5B prompt's
+/// `perf` profile; the vectorized quantizer is 1.5 %.
 fn quantize_rows_k(x: &[f32], m: usize, k: usize) -> Vec<ActBlockK> {
+    use rayon::prelude::*;
     let nb = k / QK_K;
     let mut out = vec![ActBlockK { qs: [0; QK_K], bsums: [0; QK_K / 16], sums32: [0; QK_K / 32], d: 0.0 }; m * nb];
-    for (vals, blk) in x[..m * k].chunks_exact(QK_K).zip(out.iter_mut()) {
-        let (mut amax, mut max) = (0f32, 0f32);
-        for &v in vals {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
+    #[cfg(target_arch = "x86_64")]
+    let wide = simd_level() == Simd::Avx512;
+    let quantize = |(vals, blk): (&[f32], &mut ActBlockK)| {
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            // SAFETY: `simd_level` detected AVX-512 F and BW
+            if unsafe { avx512::quantize_block_k(vals, blk) } {
+                return;
             }
         }
-        if amax == 0.0 {
-            continue;
-        }
-        let iscale = -127.0 / max;
-        for (q, &v) in blk.qs.iter_mut().zip(vals) {
-            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
-        }
-        for (s, q) in blk.bsums.iter_mut().zip(blk.qs.chunks_exact(16)) {
-            *s = q.iter().map(|&q| q as i16).sum();
-        }
-        for (s, pair) in blk.sums32.iter_mut().zip(blk.bsums.chunks_exact(2)) {
-            *s = pair[0] + pair[1];
-        }
-        blk.d = 1.0 / iscale;
+        quantize_block_k(vals, blk);
+    };
+    if m * k >= 1 << 16 {
+        x[..m * k].par_chunks_exact(QK_K).zip(out.par_iter_mut()).with_min_len(64).for_each(quantize);
+    } else {
+        x[..m * k].chunks_exact(QK_K).zip(out.iter_mut()).for_each(quantize);
     }
     out
+}
+
+/// One block of [`quantize_rows_k`], the reference.
+fn quantize_block_k(vals: &[f32], blk: &mut ActBlockK) {
+    let (mut amax, mut max) = (0f32, 0f32);
+    for &v in vals {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax == 0.0 {
+        return;
+    }
+    let iscale = -127.0 / max;
+    for (q, &v) in blk.qs.iter_mut().zip(vals) {
+        *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+    }
+    for (s, q) in blk.bsums.iter_mut().zip(blk.qs.chunks_exact(16)) {
+        *s = q.iter().map(|&q| q as i16).sum();
+    }
+    for (s, pair) in blk.sums32.iter_mut().zip(blk.bsums.chunks_exact(2)) {
+        *s = pair[0] + pair[1];
+    }
+    blk.d = 1.0 / iscale;
 }
 
 /// The dot products of one weight row (raw blocks) with up to [`MR`] activation rows, for one block kind.
@@ -1365,6 +1420,45 @@ mod avx512 {
     use super::avx2::{add_k4_block, add_q6_block, broadcast_i16, hsums, q45_block_bytes, q45_header, q45_pair, q6_header, q6_quarters, q6_scales};
     use super::{ActBlockK, BlockKind};
     use std::arch::x86_64::*;
+
+    /// [`super::quantize_block_k`] in 512-bit registers, bit for bit: `false` (nothing written) for a
+    /// block with a NaN or an infinity, which the scalar code takes.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn quantize_block_k(vals: &[f32], blk: &mut ActBlockK) -> bool {
+        debug_assert_eq!(vals.len(), super::QK_K);
+        let p = vals.as_ptr();
+        let v: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(p.add(16 * i)));
+        let mut amax = _mm512_setzero_ps();
+        let mut finite = true;
+        for x in &v {
+            let a = _mm512_abs_ps(*x);
+            // |x| < ∞ is false for NaN and ±∞
+            finite &= _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, _mm512_set1_ps(f32::INFINITY)) == 0xFFFF;
+            amax = _mm512_max_ps(amax, a);
+        }
+        if !finite {
+            return false;
+        }
+        let amax = _mm512_reduce_max_ps(amax);
+        if amax == 0.0 {
+            return true;
+        }
+        // the first value of that magnitude, as the scalar scan finds it
+        let max = vals.iter().copied().find(|x| x.abs() == amax).unwrap_or(amax);
+        let iscale = -127.0 / max;
+        let (s, cap) = (_mm512_set1_ps(iscale), _mm512_set1_epi32(127));
+        for (i, x) in v.iter().enumerate() {
+            // `cvtps` rounds to nearest, ties to even (the default MXCSR mode), as `round_ties_even`
+            let q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(s, *x)), cap);
+            _mm_storeu_si128(blk.qs.as_mut_ptr().add(16 * i) as *mut __m128i, _mm512_cvtepi32_epi8(q));
+            blk.bsums[i] = _mm512_reduce_add_epi32(q) as i16;
+        }
+        for (s, pair) in blk.sums32.iter_mut().zip(blk.bsums.chunks_exact(2)) {
+            *s = pair[0] + pair[1];
+        }
+        blk.d = 1.0 / iscale;
+        true
+    }
 
     #[inline(always)]
     unsafe fn join(lo: __m256i, hi: __m256i) -> __m512i {
@@ -1969,6 +2063,73 @@ mod tests {
         }
     }
 
+    /// The AMX tile kernels ([`interleaved::amx`], Q4_K and Q6_K) give the portable interleaved kernels' bits, called
+    /// directly (one and two tiles per unit, partial tiles, several token blocks, a second pair of
+    /// groups) and through `matmul` (a lone group left to AVX-512). Where the CPU has no AMX it
+    /// says so, and fails if `VERTOLK_EXPECT_AMX=1` (`.ci/run` sets it where `/proc/cpuinfo` lists
+    /// `amx_int8`), so a CI machine with AMX cannot pass without running it.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn amx_tiles_give_the_interleaved_kernels_bits() {
+        if !interleaved::amx::available() {
+            assert!(!switched_off("VERTOLK_EXPECT_AMX") || switched_off("VERTOLK_NO_AMX"), "VERTOLK_EXPECT_AMX=1 but AMX is not available");
+            eprintln!("amx_tiles_give_the_interleaved_kernels_bits: no AMX on this CPU (or VERTOLK_NO_AMX=1); the tile kernel was not run");
+            return;
+        }
+        // K = 8960 (35 super-blocks) takes activation rows in blocks of 128: 176 rows are a block of
+        // 8 tiles and one of 3 (a two-tile unit and a single tile); 67 and 5 rows end in a partial tile
+        for ((n, k, m), dtype) in [(32usize, 8960usize, 176usize), (48, 1536, 48), (40, 512, 67), (16, 512, 5)].into_iter().flat_map(|s| [(s, GgmlDType::Q4K), (s, GgmlDType::Q6K)]) {
+            let q = qtensor(dtype, n, k, 9);
+            let x8 = BlockMatrix::from_qtensor(&q).unwrap().unwrap().interleaved_always();
+            let BlockBytes::Interleaved(il) = &x8.data else { panic!("{x8:?} is not interleaved") };
+            let x = values(m * k, 13);
+            let want = matmul_parts_on(&[&x8], &x, m, Simd::Portable);
+            assert_eq!(matmul_parts_on(&[&x8], &x, m, Simd::Avx512), want, "{dtype:?} {n}x{k}, {m} rows through matmul");
+            let (nb, rows, groups) = (k / QK_K, m, n / 16 * 2);
+            let acts = quantize_rows_k(&x, m, k);
+            let mut got = vec![f32::NAN; m * n];
+            // SAFETY: AMX is available; `got` has m × n values and this thread alone writes them
+            unsafe { interleaved::amx::tiles(il, &acts, nb, 0..rows, 0..groups, got.as_mut_ptr(), 0, n) };
+            for r in 0..rows {
+                assert_eq!(got[r * n..r * n + 8 * groups], want[r * n..r * n + 8 * groups], "{dtype:?} {n}x{k}: row {r} on the tiles");
+            }
+        }
+    }
+
+    /// The AVX-512 Q8_K quantizer equals the scalar reference bit for bit: random blocks, ties between
+    /// +max and −max (the first wins), halves that round to even, all-zero blocks, and blocks with a
+    /// NaN or an infinity (left to the scalar code).
+    #[test]
+    fn q8k_quantizer_is_the_reference_bit_for_bit() {
+        let mut x = values(64 * QK_K, 77);
+        x[QK_K + 5] = 9.0;
+        x[QK_K + 200] = -9.0;
+        x[2 * QK_K + 7] = -9.0;
+        x[2 * QK_K + 9] = 9.0;
+        for (i, v) in x[3 * QK_K..4 * QK_K].iter_mut().enumerate() {
+            *v = (i as f32 - 128.0) * 0.5;
+        }
+        x[4 * QK_K..5 * QK_K].fill(0.0);
+        x[5 * QK_K + 3] = f32::NAN;
+        x[6 * QK_K + 3] = f32::INFINITY;
+        let bits = |b: &ActBlockK| (b.qs.to_vec(), b.bsums.to_vec(), b.sums32.to_vec(), b.d.to_bits());
+        let got = quantize_rows_k(&x, 64, QK_K);
+        for (i, (vals, blk)) in x.chunks_exact(QK_K).zip(&got).enumerate() {
+            let mut want = ActBlockK { qs: [0; QK_K], bsums: [0; QK_K / 16], sums32: [0; QK_K / 32], d: 0.0 };
+            quantize_block_k(vals, &mut want);
+            assert_eq!(bits(blk), bits(&want), "block {i}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if levels_here().contains(&Simd::Avx512) {
+            for (i, vals) in x.chunks_exact(QK_K).enumerate() {
+                let mut b = ActBlockK { qs: [0; QK_K], bsums: [0; QK_K / 16], sums32: [0; QK_K / 32], d: 0.0 };
+                // SAFETY: AVX-512 F and BW are here (levels_here)
+                let done = unsafe { avx512::quantize_block_k(vals, &mut b) };
+                assert_eq!(done, i != 5 && i != 6, "block {i}: non-finite blocks are left to the scalar code");
+            }
+        }
+    }
+
     #[test]
     fn bad_blocks_are_errors() {
         assert!(BlockMatrix::from_raw(BlockKind::Q8_0, 2, 32, vec![0; 34]).is_err(), "too few bytes");
@@ -2056,7 +2217,7 @@ mod speed {
     /// each keeps its fastest CPU time, so that a neighbour's load on this shared machine, which comes
     /// and goes, counts against both alike. A measurement, not a check:
     /// `VERTOLK_RATES=avx2,avx2vnni cargo test --release --lib paired_kernel_rates -- --ignored --nocapture`.
-    /// `x8` names the interleaved kernels ([`interleaved`], AVX-512).
+    /// `x8` names the interleaved kernels ([`interleaved`], AVX-512), `amx` those with AMX's tiles.
     #[test]
     #[ignore = "a measurement"]
     fn paired_kernel_rates() {
@@ -2065,11 +2226,13 @@ mod speed {
             let l = match name {
                 "avx2" => Simd::Avx2,
                 "avx2vnni" => Simd::Avx2Vnni,
-                "avx512" | "x8" => Simd::Avx512,
-                _ => panic!("VERTOLK_RATES names avx2, avx2vnni, avx512 or x8, not {name:?}"),
+                "avx512" | "x8" | "amx" => Simd::Avx512,
+                _ => panic!("VERTOLK_RATES names avx2, avx2vnni, avx512, x8 or amx, not {name:?}"),
             };
             assert!(here.contains(&l), "{l:?} is not on this CPU (it has {here:?})");
-            (l, name == "x8")
+            #[cfg(target_arch = "x86_64")]
+            assert!(name != "amx" || interleaved::amx::available(), "no AMX here");
+            (l, name == "x8" || name == "amx")
         };
         let spec = std::env::var("VERTOLK_RATES").unwrap_or_else(|_| "avx2,avx2vnni".into());
         let (na, nb) = spec.split_once(',').expect("VERTOLK_RATES=LEVEL,LEVEL");
@@ -2093,11 +2256,15 @@ mod speed {
                     for j in 0..2 {
                         let slot = (j + i) % 2;
                         let t = thread_cpu_seconds();
+                        #[cfg(target_arch = "x86_64")]
+                        interleaved::amx::suspend((if slot == 0 { na } else { nb }) != "amx");
                         std::hint::black_box(matmul_parts_on(&[&ms[slot]], &x, rows, if slot == 0 { a.0 } else { b.0 }));
                         best[slot] = best[slot].min(thread_cpu_seconds() - t);
                     }
                 }
             });
+            #[cfg(target_arch = "x86_64")]
+            interleaved::amx::suspend(false);
             let rate = |t: f64| (n * k * rows) as f64 / t / 1e9;
             println!("{dtype:?} {n}x{k}, {rows} rows: {} {:.1} MAC/ns, {} {:.1} MAC/ns: {:.2}x", na, rate(best[0]), nb, rate(best[1]), best[0] / best[1]);
         }

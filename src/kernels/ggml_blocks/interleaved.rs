@@ -40,6 +40,9 @@
 //! result never depends on the rows computed with it.
 use super::{k4_scales_mins, read_f16, ActBlock, ActBlockK, BlockKind, QK, QK_K};
 
+#[cfg(target_arch = "x86_64")]
+pub(super) mod amx;
+
 /// Rows per group.
 pub(super) const GROUP: usize = 8;
 
