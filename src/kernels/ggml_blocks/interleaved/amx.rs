@@ -273,7 +273,6 @@ unsafe fn prepare(lo: &[u8], hi: &[u8], nb: usize, out: &mut Vec<Prepared>) {
     // byte 16f + q of the 128-byte table is f·q (f, q in 0..8, 0..16): `vpermi2b` multiplies nibbles
     let table: [u8; 128] = std::array::from_fn(|i| ((i >> 4) * (i & 15)) as u8);
     let (t0, t1) = (_mm512_loadu_si512(table.as_ptr() as *const _), _mm512_loadu_si512(table.as_ptr().add(64) as *const _));
-    // each row's scale byte spread over its dword
     for b in 0..nb {
         let (p0, p1) = (lo.as_ptr().add(b * q4k::BYTES), hi.as_ptr().add(b * q4k::BYTES));
         let mut blk = std::mem::MaybeUninit::<Prepared>::uninit();
@@ -285,7 +284,7 @@ unsafe fn prepare(lo: &[u8], hi: &[u8], nb: usize, out: &mut Vec<Prepared>) {
             // the table's row f in bits 4–6 of every byte: a = sc >> 3, b = sc & 7
             let fa = _mm512_and_si512(_mm512_add_epi8(sc, sc), m7);
             let fb = _mm512_and_si512(_mm512_slli_epi16::<4>(sc), m7);
-            let (qa, qb) = ((*w).qa.as_mut_ptr().add(512 * s), (*w).qb.as_mut_ptr().add(512 * s));
+            let (qa, qb) = ((std::ptr::addr_of_mut!((*w).qa) as *mut u8).add(512 * s), (std::ptr::addr_of_mut!((*w).qb) as *mut u8).add(512 * s));
             for h in 0..2 {
                 // byte 8c + v of load h: value 16h + v of row c (low nibble), 16h + 8 + v (high)
                 let l0 = _mm512_loadu_si512(p0.add(128 * s + 64 * h) as *const _);
@@ -302,9 +301,9 @@ unsafe fn prepare(lo: &[u8], hi: &[u8], nb: usize, out: &mut Vec<Prepared>) {
         }
         for q in 0..4 {
             let pairs = _mm256_setr_m128i(_mm_loadu_si128(p0.add(q4k_min_at(2 * q, 0)) as *const _), _mm_loadu_si128(p1.add(q4k_min_at(2 * q, 0)) as *const _));
-            _mm512_store_si512((*w).mn[q].as_mut_ptr() as *mut _, _mm512_cvtepu8_epi16(pairs));
+            _mm512_store_si512((std::ptr::addr_of_mut!((*w).mn) as *mut i16).add(32 * q) as *mut _, _mm512_cvtepu8_epi16(pairs));
         }
-        for (field, at) in [((*w).d.as_mut_ptr(), q4k::D), ((*w).dmin.as_mut_ptr(), q4k::DMIN)] {
+        for (field, at) in [(std::ptr::addr_of_mut!((*w).d) as *mut f32, q4k::D), (std::ptr::addr_of_mut!((*w).dmin) as *mut f32, q4k::DMIN)] {
             std::ptr::copy_nonoverlapping(p0.add(at) as *const f32, field, GROUP);
             std::ptr::copy_nonoverlapping(p1.add(at) as *const f32, field.add(GROUP), GROUP);
         }
@@ -330,7 +329,8 @@ struct Sums([[[[i32; 16]; TILE]; 2]; 2]);
 /// with the tiles' row stride (down, K = 8960: 1.59× → 1.89×).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
 unsafe fn weight_tile(prepared: &[Prepared], packed: &Packed, acc: *mut [f32; 16]) {
-    let mut bufs = std::mem::MaybeUninit::<[Sums; 2]>::uninit();
+    // zeroed, so that the rows a partial unit does not store are still initialized where `post` borrows them
+    let mut bufs = std::mem::MaybeUninit::<[Sums; 2]>::zeroed();
     let bufs = bufs.as_mut_ptr() as *mut Sums;
     let mut prev: Option<(&Prepared, *const Side, *mut [f32; 16], usize, *const Sums)> = None;
     let mut k = 0usize;
@@ -534,12 +534,12 @@ unsafe fn prepare6(lo: &[u8], hi: &[u8], nb: usize, out: &mut Vec<Prepared6>) {
                     let (wl, wh) = (_mm512_cvtepi8_epi16(_mm512_castsi512_si256(r)), _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64::<1>(r)));
                     for (digit, (fl, fh)) in f.iter().enumerate() {
                         let (pl, ph) = (_mm512_cvtepi16_epi8(_mm512_mullo_epi16(wl, *fl)), _mm512_cvtepi16_epi8(_mm512_mullo_epi16(wh, *fh)));
-                        _mm512_store_si512((*w).w[digit].as_mut_ptr().add(at) as *mut _, _mm512_inserti64x4::<1>(_mm512_castsi256_si512(pl), ph));
+                        _mm512_store_si512((std::ptr::addr_of_mut!((*w).w) as *mut u8).add(4096 * digit + at) as *mut _, _mm512_inserti64x4::<1>(_mm512_castsi256_si512(pl), ph));
                     }
                 }
             }
         }
-        let d = (*w).d.as_mut_ptr();
+        let d = std::ptr::addr_of_mut!((*w).d) as *mut f32;
         std::ptr::copy_nonoverlapping(p0.add(q6k::D) as *const f32, d, GROUP);
         std::ptr::copy_nonoverlapping(p1.add(q6k::D) as *const f32, d.add(GROUP), GROUP);
         out.push(blk.assume_init());
@@ -552,7 +552,7 @@ unsafe fn weight_tile6(prepared: &[Prepared6], packed: &Packed, acc: *mut [f32; 
     /// `[digit][activation row][weight row]`
     #[repr(C, align(64))]
     struct Sums6([[[i32; 16]; TILE]; 3]);
-    let mut bufs = std::mem::MaybeUninit::<[Sums6; 2]>::uninit();
+    let mut bufs = std::mem::MaybeUninit::<[Sums6; 2]>::zeroed();
     let bufs = bufs.as_mut_ptr() as *mut Sums6;
     let mut prev: Option<(&Prepared6, *const Side, *mut [f32; 16], usize, *const Sums6)> = None;
     let mut k = 0usize;
