@@ -554,6 +554,7 @@ impl BlockMatrix {
         #[cfg(not(target_arch = "x86_64"))]
         let (tile_rows, tile_groups) = (0, 0);
         let mut sums = [[0f32; interleaved::GROUP]; MR];
+        let prompt = m >= VNNI_K_ROWS;
         let mut pass = |r: usize, rows: usize, g: usize| {
             let a = |i: usize| &acts[(r + i) * nb..(r + i + 1) * nb];
             let w = x.group(g);
@@ -562,20 +563,20 @@ impl BlockMatrix {
                 {
                     /// # Safety
                     /// As [`GroupDot::fast`] (`fast` checked it).
-                    unsafe fn put<'a, A: GroupDot + 'a, const R: usize>(kind: BlockKind, w: &[u8], a: impl Fn(usize) -> &'a [A], sums: &mut [[f32; interleaved::GROUP]; MR]) {
-                        sums[..R].copy_from_slice(&A::fast::<R>(kind, w, std::array::from_fn(a)));
+                    unsafe fn put<'a, A: GroupDot + 'a, const R: usize>(kind: BlockKind, w: &[u8], a: impl Fn(usize) -> &'a [A], sums: &mut [[f32; interleaved::GROUP]; MR], prompt: bool) {
+                        sums[..R].copy_from_slice(&A::fast::<R>(kind, w, std::array::from_fn(a), prompt));
                     }
                     // SAFETY: `fast` checked the kernels' target features
                     unsafe {
                         match rows {
-                            8 => put::<A, 8>(kind, w, a, &mut sums),
-                            7 => put::<A, 7>(kind, w, a, &mut sums),
-                            6 => put::<A, 6>(kind, w, a, &mut sums),
-                            5 => put::<A, 5>(kind, w, a, &mut sums),
-                            4 => put::<A, 4>(kind, w, a, &mut sums),
-                            3 => put::<A, 3>(kind, w, a, &mut sums),
-                            2 => put::<A, 2>(kind, w, a, &mut sums),
-                            _ => put::<A, 1>(kind, w, a, &mut sums),
+                            8 => put::<A, 8>(kind, w, a, &mut sums, prompt),
+                            7 => put::<A, 7>(kind, w, a, &mut sums, prompt),
+                            6 => put::<A, 6>(kind, w, a, &mut sums, prompt),
+                            5 => put::<A, 5>(kind, w, a, &mut sums, prompt),
+                            4 => put::<A, 4>(kind, w, a, &mut sums, prompt),
+                            3 => put::<A, 3>(kind, w, a, &mut sums, prompt),
+                            2 => put::<A, 2>(kind, w, a, &mut sums, prompt),
+                            _ => put::<A, 1>(kind, w, a, &mut sums, prompt),
                         }
                     }
                 }
@@ -601,7 +602,8 @@ trait GroupDot: Sized {
     /// # Safety
     /// The CPU must have AVX-512 F and BW, AVX2, FMA and F16C.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn fast<const R: usize>(kind: BlockKind, w: &[u8], a: [&[Self]; R]) -> [[f32; interleaved::GROUP]; R];
+    /// `prompt`: the product has [`VNNI_K_ROWS`] rows or more.
+    unsafe fn fast<const R: usize>(kind: BlockKind, w: &[u8], a: [&[Self]; R], prompt: bool) -> [[f32; interleaved::GROUP]; R];
     /// Outputs of activation rows `0..rows` and groups `groups.start..groups.start + n` computed on AMX
     /// tiles, where this kind has a tile kernel and the CPU runs it: `(rows, n)`, `(0, 0)` if none.
     ///
@@ -618,8 +620,14 @@ impl GroupDot for ActBlockK {
         interleaved::dot_portable(kind, w, a)
     }
     #[cfg(target_arch = "x86_64")]
-    unsafe fn fast<const R: usize>(kind: BlockKind, w: &[u8], a: [&[Self]; R]) -> [[f32; interleaved::GROUP]; R] {
-        if kind == BlockKind::Q6_K { interleaved::avx512::dot_q6k::<R>(w, a) } else { interleaved::avx512::dot_q4k::<R>(w, a) }
+    unsafe fn fast<const R: usize>(kind: BlockKind, w: &[u8], a: [&[Self]; R], prompt: bool) -> [[f32; interleaved::GROUP]; R] {
+        use interleaved::avx512::{dot_q4k, dot_q4k_vnni, dot_q6k, dot_q6k_vnni};
+        match (kind, prompt && x8_vnni()) {
+            (BlockKind::Q6_K, true) => dot_q6k_vnni::<R>(w, a),
+            (BlockKind::Q6_K, false) => dot_q6k::<R>(w, a),
+            (_, true) => dot_q4k_vnni::<R>(w, a),
+            (_, false) => dot_q4k::<R>(w, a),
+        }
     }
     #[cfg(target_arch = "x86_64")]
     unsafe fn tiles(x: &interleaved::Interleaved, acts: &[Self], m: usize, nb: usize, groups: std::ops::Range<usize>, out: Out) -> (usize, usize) {
@@ -638,9 +646,9 @@ impl GroupDot for ActBlock {
         interleaved::dot_small_portable(kind, w, a)
     }
     #[cfg(target_arch = "x86_64")]
-    unsafe fn fast<const R: usize>(kind: BlockKind, w: &[u8], a: [&[Self]; R]) -> [[f32; interleaved::GROUP]; R] {
+    unsafe fn fast<const R: usize>(kind: BlockKind, w: &[u8], a: [&[Self]; R], _prompt: bool) -> [[f32; interleaved::GROUP]; R] {
         use interleaved::avx512::{dot_small, dot_small_vnni};
-        match (kind, small_vnni()) {
+        match (kind, x8_vnni()) {
             (BlockKind::Q8_0, true) => dot_small_vnni::<R, 0>(w, a),
             (BlockKind::Q4_0, true) => dot_small_vnni::<R, 1>(w, a),
             (_, true) => dot_small_vnni::<R, 2>(w, a),
@@ -651,13 +659,24 @@ impl GroupDot for ActBlock {
     }
 }
 
-/// Whether the interleaved Q4_0, Q4_1 and Q8_0 kernels use VNNI's `vpdpbusd` (detected once;
-/// `VERTOLK_NO_VNNI=1` switches it off).
+/// Whether the interleaved kernels use VNNI's `vpdpbusd` (detected once; `VERTOLK_NO_VNNI=1` switches
+/// it off). The integer sums are exact either way, so the outputs are the same bits.
 #[cfg(target_arch = "x86_64")]
-fn small_vnni() -> bool {
+fn x8_vnni() -> bool {
     static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *VNNI.get_or_init(|| std::arch::is_x86_feature_detected!("avx512vnni") && !switched_off("VERTOLK_NO_VNNI"))
+    *VNNI.get_or_init(|| std::arch::is_x86_feature_detected!("avx512vnni") && !switched_off("VERTOLK_NO_VNNI")) && !VNNI_SUSPENDED.load(std::sync::atomic::Ordering::Relaxed)
 }
+
+/// Rows from which the interleaved K-quant kernels use VNNI (where the CPU has it). Measured on an
+/// AMD EPYC (Zen 5, `paired_kernel_rates`, one thread, `x8novnni` against `x8`): 64-row products
+/// 1.12–1.14× (Q4_K) and 1.07–1.20× (Q6_K) faster with `vpdpbusd`, one-row Q4_K products 1.16–1.43×
+/// slower, 8-row ones either way within this machine's noise; so decoding and the batched drafts keep
+/// `maddubs`. The bits are the same either way.
+const VNNI_K_ROWS: usize = 16;
+
+/// Keeps the interleaved kernels off VNNI while `true` (to measure both in one process).
+#[cfg(target_arch = "x86_64")]
+static VNNI_SUSPENDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Whether linear layers are interleaved ([`BlockMatrix::interleaved`]): where the CPU runs the
 /// AVX-512 kernels and `VERTOLK_NO_INTERLEAVE` is not 1 (to measure both on one machine).
@@ -2032,6 +2051,27 @@ mod tests {
                     assert_eq!(vnni.to_vec(), want, "{dtype:?} with VNNI");
                 }
             }
+            #[cfg(target_arch = "x86_64")]
+            if let (BlockBytes::Interleaved(il), true, true) = (&x8.data, matches!(dtype, GgmlDType::Q4K | GgmlDType::Q6K), levels_here().contains(&Simd::Avx512)) {
+                // the K-quant kernels with and without VNNI, 8 rows and 1, against the portable reference
+                let acts = quantize_rows_k(&values(8 * k, 7), 8, k);
+                let a: [&[ActBlockK]; 8] = std::array::from_fn(|r| &acts[r * k / QK_K..(r + 1) * k / QK_K]);
+                let want: Vec<_> = a.iter().map(|a| interleaved::dot_portable(x8.kind, il.group(2), a)).collect();
+                use interleaved::avx512::{dot_q4k, dot_q4k_vnni, dot_q6k, dot_q6k_vnni};
+                let q6 = dtype == GgmlDType::Q6K;
+                // SAFETY: the CPU has AVX-512 F and BW (levels_here), and those CPUs have AVX2, FMA, F16C
+                let plain = unsafe { if q6 { dot_q6k::<8>(il.group(2), a) } else { dot_q4k::<8>(il.group(2), a) } };
+                assert_eq!(plain.to_vec(), want, "{dtype:?} without VNNI");
+                if std::arch::is_x86_feature_detected!("avx512vnni") {
+                    // SAFETY: as above, and VNNI checked
+                    let vnni = unsafe { if q6 { dot_q6k_vnni::<8>(il.group(2), a) } else { dot_q4k_vnni::<8>(il.group(2), a) } };
+                    assert_eq!(vnni.to_vec(), want, "{dtype:?} with VNNI");
+                    let one = unsafe { if q6 { dot_q6k_vnni::<1>(il.group(4), [a[3]]) } else { dot_q4k_vnni::<1>(il.group(4), [a[3]]) } };
+                    assert_eq!(one[0], interleaved::dot_portable(x8.kind, il.group(4), a[3]), "{dtype:?} with VNNI, one row");
+                } else {
+                    eprintln!("no AVX-512 VNNI on this CPU: the VNNI K-quant kernels were not run");
+                }
+            }
             for m in [1usize, 2, 4, 5, 6, 7, 8, 9, 67] {
                 let x = values(m * k, 40 + m as u64);
                 let want = matmul_parts_on(&[&x8], &x, m, Simd::Portable);
@@ -2226,13 +2266,13 @@ mod speed {
             let l = match name {
                 "avx2" => Simd::Avx2,
                 "avx2vnni" => Simd::Avx2Vnni,
-                "avx512" | "x8" | "amx" => Simd::Avx512,
-                _ => panic!("VERTOLK_RATES names avx2, avx2vnni, avx512, x8 or amx, not {name:?}"),
+                "avx512" | "x8" | "x8novnni" | "amx" => Simd::Avx512,
+                _ => panic!("VERTOLK_RATES names avx2, avx2vnni, avx512, x8, x8novnni or amx, not {name:?}"),
             };
             assert!(here.contains(&l), "{l:?} is not on this CPU (it has {here:?})");
             #[cfg(target_arch = "x86_64")]
             assert!(name != "amx" || interleaved::amx::available(), "no AMX here");
-            (l, name == "x8" || name == "amx")
+            (l, name == "x8" || name == "x8novnni" || name == "amx")
         };
         let spec = std::env::var("VERTOLK_RATES").unwrap_or_else(|_| "avx2,avx2vnni".into());
         let (na, nb) = spec.split_once(',').expect("VERTOLK_RATES=LEVEL,LEVEL");
@@ -2258,6 +2298,8 @@ mod speed {
                         let t = thread_cpu_seconds();
                         #[cfg(target_arch = "x86_64")]
                         interleaved::amx::suspend((if slot == 0 { na } else { nb }) != "amx");
+                        #[cfg(target_arch = "x86_64")]
+                        VNNI_SUSPENDED.store((if slot == 0 { na } else { nb }) == "x8novnni", std::sync::atomic::Ordering::Relaxed);
                         std::hint::black_box(matmul_parts_on(&[&ms[slot]], &x, rows, if slot == 0 { a.0 } else { b.0 }));
                         best[slot] = best[slot].min(thread_cpu_seconds() - t);
                     }
@@ -2265,6 +2307,8 @@ mod speed {
             });
             #[cfg(target_arch = "x86_64")]
             interleaved::amx::suspend(false);
+            #[cfg(target_arch = "x86_64")]
+            VNNI_SUSPENDED.store(false, std::sync::atomic::Ordering::Relaxed);
             let rate = |t: f64| (n * k * rows) as f64 / t / 1e9;
             println!("{dtype:?} {n}x{k}, {rows} rows: {} {:.1} MAC/ns, {} {:.1} MAC/ns: {:.2}x", na, rate(best[0]), nb, rate(best[1]), best[0] / best[1]);
         }

@@ -88,13 +88,15 @@ struct Pending {
     summary_cached: bool,
 }
 
-/// Articles whose summaries are drafted together ([`Summarizer::prepare`]): as many as replies are
-/// decoded together (`models::llm::BATCH_REPLIES`). A record is still saved as each article is done;
-/// an interruption loses at most the group's drafts.
+/// Articles summarized together ([`Summarizer::prepare`]: an LLM decodes their drafts, then their
+/// rewrites, in shared steps): as many as replies are decoded together (`models::llm::BATCH_REPLIES`).
+/// A record is saved as each article is done, and the group's are done together, so a run killed
+/// mid-group loses that group's summaries (at most 8 articles' work; SIGINT and SIGTERM stop it with
+/// the group reported as interrupted), and a re-run redoes them.
 const SUMMARIZE_GROUP: usize = crate::models::llm::BATCH_REPLIES;
 
-/// `VERTOLK_NO_BATCH=1`: every article drafted on its own, so that drafting together can be measured
-/// on one build (and seen to change no output).
+/// `VERTOLK_NO_BATCH=1`: every article summarized on its own, so that summarizing together can be
+/// measured on one build (and seen to change no output), and a kill loses one article's work at most.
 fn drafts_apart() -> bool {
     std::env::var("VERTOLK_NO_BATCH").is_ok_and(|v| v == "1")
 }
