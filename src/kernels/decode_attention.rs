@@ -102,15 +102,17 @@ pub fn attend_cached(q: &[f32], kv: &HeadKvCache, seq: usize, pos: usize, heads:
 }
 
 /// Whether [`avx512::attend_block`] runs here: AVX-512 F detected once, and `VERTOLK_NO_AVX512` not 1.
+/// Only in builds with FMA (`target-cpu=x86-64-v3`, `.cargo/config.toml`): without it the 256-bit
+/// kernel's `mul_add` is not fused, and the two would differ in their last bits.
 fn wide_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
     {
         static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         *WIDE.get_or_init(|| {
             std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("f16c") && std::arch::is_x86_feature_detected!("fma") && std::env::var("VERTOLK_NO_AVX512").map_or(true, |v| v != "1")
         })
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "fma")))]
     false
 }
 

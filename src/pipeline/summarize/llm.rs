@@ -63,7 +63,7 @@ pub struct LlmSummarizer {
     prepared: RefCell<HashMap<PreparedKey, Generated>>,
     /// Summaries [`Summarizer::prepare`] wrote for its group, by article.
     summaries: HashMap<ArticleKey, Result<Summary>>,
-    /// Replies (after the drafts) written in steps shared with another summary's, so far.
+    /// Replies written in [`Self::run_summaries`]' shared steps, so far.
     replies_together: Cell<usize>,
 }
 
@@ -137,7 +137,8 @@ impl LlmSummarizer {
         self.summaries.len()
     }
 
-    /// Replies after the drafts (rewrites, asked-for points) decoded together with another summary's.
+    /// Replies decoded in steps shared with another summary's once the group's drafts were written
+    /// (rewrites, asked-for points, and any draft not written ahead).
     pub fn replies_written_together(&self) -> usize {
         self.replies_together.get()
     }
@@ -491,6 +492,9 @@ impl LlmSummarizer {
             } else {
                 asked.iter_mut().map(|(_, _, t)| model.chat_constrained(&t.system, &t.user, &t.params, t.constraint.as_mut())).collect()
             };
+            let mut replies = replies;
+            // one reply per turn asked (chat_batch's contract); were one missing, its summary fails saying so
+            replies.resize_with(asked.len(), || Err(Error::Usage("the model gave no reply to a turn".into())));
             let mut in_ = ex.replies.borrow_mut();
             for ((id, owner, _), r) in asked.iter().zip(replies) {
                 if let Ok(g) = &r {
