@@ -669,9 +669,9 @@ fn x8_vnni() -> bool {
 
 /// Rows from which the interleaved K-quant kernels use VNNI (where the CPU has it). Measured on an
 /// AMD EPYC (Zen 5, `paired_kernel_rates`, one thread, `x8novnni` against `x8`): 64-row products
-/// 1.12–1.14× (Q4_K) and 1.07–1.20× (Q6_K) faster with `vpdpbusd`, one-row Q4_K products 1.16–1.43×
-/// slower, 8-row ones either way within this machine's noise; so decoding and the batched drafts keep
-/// `maddubs`. The bits are the same either way.
+/// 1.12–1.14× (Q4_K) and 1.07–1.20× (Q6_K) faster with `vpdpbusd`, one-row Q4_K products 0.70–1.02×
+/// (mostly slower), 8-row ones 0.75–1.33× (this machine's noise); 16 rows was not measured. So
+/// decoding and the batched steps keep `maddubs`. The bits are the same either way.
 const VNNI_K_ROWS: usize = 16;
 
 /// Keeps the interleaved kernels off VNNI while `true` (to measure both in one process).

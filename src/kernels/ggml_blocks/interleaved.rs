@@ -466,9 +466,10 @@ pub(super) mod avx512 {
         dot_q4k_with::<R, false>(g, a)
     }
 
-    /// [`dot_q4k`] with VNNI: per row and sub-block four `vpdpbusd` give each row's two i32 sums of
-    /// `q·y` and one `vpmulld` scales them (6 instructions where `maddubs` took 9: four `maddubs`,
-    /// three i16 adds, a `madd`, an add), the same exact integers, so the same bits.
+    /// [`dot_q4k`] with VNNI: per row and sub-block four `vpdpbusd` (two chains of two, joined by an
+    /// add) give each row's two i32 sums of `q·y` and one `vpmulld` scales them (7 instructions where
+    /// `maddubs` took 9: four `maddubs`, three i16 adds, a `madd`, an add), the same exact integers, so
+    /// the same bits.
     #[target_feature(enable = "avx512f,avx512bw,avx2,fma,avx512vnni")]
     pub(in super::super) unsafe fn dot_q4k_vnni<const R: usize>(g: &[u8], a: [&[ActBlockK]; R]) -> [[f32; GROUP]; R] {
         dot_q4k_with::<R, true>(g, a)
@@ -502,7 +503,6 @@ pub(super) mod avx512 {
             let mut sumi = [_mm512_setzero_si512(); R];
             for s in 0..8 {
                 let w = nibbles(p, s);
-                let sc8 = _mm256_set1_epi64x(std::ptr::read_unaligned(p.add(q4k_scale_at(s, 0)) as *const i64));
                 if VNNI {
                     let sc = pairs_u8(p.add(q4k_scale_at(s, 0)));
                     for r in 0..R {
@@ -515,6 +515,7 @@ pub(super) mod avx512 {
                     }
                     continue;
                 }
+                let sc8 = _mm256_set1_epi64x(std::ptr::read_unaligned(p.add(q4k_scale_at(s, 0)) as *const i64));
                 let sc = _mm512_cvtepu8_epi16(_mm256_shuffle_epi8(sc8, expand));
                 for r in 0..R {
                     let y = a[r].get_unchecked(b).qs.as_ptr().add(32 * s) as *const u8;

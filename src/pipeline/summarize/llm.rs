@@ -479,7 +479,7 @@ impl LlmSummarizer {
                 break;
             }
             let model = &mut *self.model.borrow_mut();
-            let replies: Vec<Result<Generated>> = if together && asked.len() > 1 {
+            let mut replies: Vec<Result<Generated>> = if together && asked.len() > 1 {
                 self.replies_together.set(self.replies_together.get() + asked.len());
                 let requests = asked
                     .iter_mut()
@@ -492,7 +492,6 @@ impl LlmSummarizer {
             } else {
                 asked.iter_mut().map(|(_, _, t)| model.chat_constrained(&t.system, &t.user, &t.params, t.constraint.as_mut())).collect()
             };
-            let mut replies = replies;
             // one reply per turn asked (chat_batch's contract); were one missing, its summary fails saying so
             replies.resize_with(asked.len(), || Err(Error::Usage("the model gave no reply to a turn".into())));
             let mut in_ = ex.replies.borrow_mut();
